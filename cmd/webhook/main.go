@@ -1,0 +1,59 @@
+// Command driftguard is the driftguard admission webhook and its tools.
+//
+//	driftguard [serve] [flags]    run the webhook (default)
+//	driftguard version            print the version
+//
+// Run `driftguard <command> -h` for the flags of a command.
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+// version is stamped at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+type command struct {
+	name    string
+	summary string
+	run     func(args []string) int
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the admission webhook (default command)", runServe},
+		{"version", "print the version", func([]string) int { fmt.Println("driftguard", version); return 0 }},
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: driftguard <command> [flags]\n\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(os.Stderr, "  %-10s %s\n", c.name, c.summary)
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	name := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	if name == "help" {
+		usage()
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(args)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "driftguard: unknown command %q\n", name)
+	usage()
+	return 2
+}

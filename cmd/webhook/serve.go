@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/driftguard/driftguard/internal/admit"
+	"github.com/driftguard/driftguard/internal/certs"
+	"github.com/driftguard/driftguard/internal/loader"
+	"github.com/driftguard/driftguard/internal/metrics"
+)
+
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+type serveFlags struct {
+	config       string
+	policyDirs   listFlag
+	noBundled    bool
+	certDir      string
+	dev          bool
+	host         string
+	port         int
+	metricsAddr  string
+	healthAddr   string
+	reload       time.Duration
+	http2        bool
+	devHosts     listFlag
+	kubeconfig   bool
+	shutdownWait time.Duration
+}
+
+func runServe(args []string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var f serveFlags
+	fs.StringVar(&f.config, "config", "", "config file (YAML); empty: the embedded defaults")
+	fs.Var(&f.policyDirs, "policies", "extra policy directory (repeatable or comma-separated); hot reloaded")
+	fs.BoolVar(&f.noBundled, "no-bundled-policies", false, "do not load the policies embedded in the binary")
+	fs.StringVar(&f.certDir, "cert-dir", "", "directory with tls.crt and tls.key (reloaded on change)")
+	fs.BoolVar(&f.dev, "dev", false, "generate a self-signed CA and certificate when --cert-dir is empty, listen on 127.0.0.1")
+	fs.Var(&f.devHosts, "dev-hosts", "extra DNS names or IPs for the --dev certificate")
+	fs.StringVar(&f.host, "host", "", "webhook listen address (default all interfaces; 127.0.0.1 with --dev)")
+	fs.IntVar(&f.port, "port", 9443, "webhook HTTPS port")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", ":8080", "Prometheus /metrics listen address")
+	fs.StringVar(&f.healthAddr, "health-addr", ":8081", "/healthz and /readyz listen address")
+	fs.DurationVar(&f.reload, "reload-interval", 2*time.Second, "how often config and policy files are checked for changes")
+	fs.BoolVar(&f.http2, "enable-http2", false, "serve HTTP/2 (off by default: the API server speaks HTTP/1.1 to webhooks)")
+	fs.BoolVar(&f.kubeconfig, "cluster", false, "look up controlling owners in the cluster (in-cluster config or KUBECONFIG)")
+	fs.DurationVar(&f.shutdownWait, "shutdown-delay", 0, "keep serving this long after SIGTERM before draining (lets endpoints update)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log := zap.New(zap.UseDevMode(f.dev))
+	ctrl.SetLogger(log)
+	if err := serve(log, f); err != nil {
+		log.Error(err, "driftguard serve failed")
+		return 1
+	}
+	return 0
+}
+
+func serve(log logr.Logger, f serveFlags) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	if f.dev {
+		if f.host == "" {
+			f.host = "127.0.0.1"
+		}
+		if f.metricsAddr == ":8080" {
+			f.metricsAddr = "127.0.0.1:8080"
+		}
+		if f.healthAddr == ":8081" {
+			f.healthAddr = "127.0.0.1:8081"
+		}
+		if f.certDir == "" {
+			dir, err := os.MkdirTemp("", "driftguard-dev-certs-")
+			if err != nil {
+				return err
+			}
+			f.certDir = dir
+		}
+		if _, err := os.Stat(filepath.Join(f.certDir, certs.CertFile)); errors.Is(err, os.ErrNotExist) {
+			hosts := append([]string{"localhost", "127.0.0.1", "::1"}, f.devHosts...)
+			if err := certs.Generate(f.certDir, hosts, 365*24*time.Hour); err != nil {
+				return fmt.Errorf("generating dev certificate: %w", err)
+			}
+		}
+		fmt.Printf("driftguard dev mode: CA certificate at %s\n", filepath.Join(f.certDir, certs.CAFile))
+	}
+	if f.certDir == "" {
+		return errors.New("--cert-dir is required (or use --dev for a self-signed certificate)")
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+
+	opts := loader.Options{ConfigFile: f.config, PolicyDirs: f.policyDirs, NoBundled: f.noBundled}
+	if f.kubeconfig {
+		parents, err := newClusterParents(ctx, log)
+		if err != nil {
+			return err
+		}
+		opts.Parents = parents
+	}
+	st, err := loader.Load(ctx, opts)
+	if err != nil {
+		m.LoadErrors.Inc()
+		return fmt.Errorf("loading config and policies: %w", err)
+	}
+	engine := admit.NewEngine(st, m)
+	rl := &loader.Reloader{Options: opts, Engine: engine, Metrics: m, Log: log.WithName("reload"), Interval: f.reload}
+	rl.Loaded(st)
+	log.Info("policies loaded", "policies", len(st.Policies.Policies), "files", len(st.Policies.Files))
+
+	tlsOpts := []func(*tls.Config){func(c *tls.Config) {
+		c.MinVersion = tls.VersionTLS12
+		if !f.http2 {
+			c.NextProtos = []string{"http/1.1"}
+		}
+	}}
+	srv := webhook.NewServer(webhook.Options{Host: f.host, Port: f.port, CertDir: f.certDir, TLSOpts: tlsOpts})
+	srv.Register("/validate", admit.NewHTTPHandler("validate", &admit.Validator{Engine: engine}, engine, log))
+	srv.Register("/mutate", admit.NewHTTPHandler("mutate", &admit.Mutator{Engine: engine}, engine, log))
+
+	certExpiry(m, filepath.Join(f.certDir, certs.CertFile))
+
+	var draining sync.Once
+	drainCh := make(chan struct{})
+	health := http.NewServeMux()
+	health.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	started := srv.StartedChecker()
+	health.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-drainCh:
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		default:
+		}
+		if err := started(r); err != nil {
+			http.Error(w, "webhook server not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	})
+	metricsMux := http.NewServeMux()
+	metricsMux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: reg}))
+
+	errs := make(chan error, 3)
+	side := func(addr string, h http.Handler, name string) *http.Server {
+		s := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			errs <- fmt.Errorf("%s listener %s: %w", name, addr, err)
+			return s
+		}
+		log.Info("serving", "endpoint", name, "addr", ln.Addr().String())
+		go func() {
+			if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errs <- err
+			}
+		}()
+		return s
+	}
+	healthSrv := side(f.healthAddr, health, "health")
+	metricsSrv := side(f.metricsAddr, metricsMux, "metrics")
+
+	// The webhook server drains in-flight requests when its context ends.
+	srvCtx, srvCancel := context.WithCancel(context.Background())
+	defer srvCancel()
+	go func() { errs <- srv.Start(srvCtx) }()
+	go rl.Run(ctx)
+	go watchCertExpiry(ctx, m, filepath.Join(f.certDir, certs.CertFile))
+
+	select {
+	case err := <-errs:
+		if err != nil {
+			return err
+		}
+	case <-ctx.Done():
+	}
+	draining.Do(func() { close(drainCh) })
+	log.Info("shutting down", "delay", f.shutdownWait)
+	time.Sleep(f.shutdownWait)
+	srvCancel() // graceful: controller-runtime's server waits for in-flight requests
+	select {
+	case <-errs:
+	case <-time.After(70 * time.Second):
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = healthSrv.Shutdown(sctx)
+	_ = metricsSrv.Shutdown(sctx)
+	return nil
+}
+
+func certExpiry(m *metrics.Metrics, path string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return
+	}
+	m.CertExpiry.Set(float64(c.NotAfter.Unix()))
+}
+
+func watchCertExpiry(ctx context.Context, m *metrics.Metrics, path string) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			certExpiry(m, path)
+		}
+	}
+}

@@ -1,0 +1,179 @@
+// Package admit answers admission reviews: it checks the HTTP request,
+// builds the policy input (internal/input), evaluates the matching
+// policies (internal/policy) and turns their results into an answer
+// (allow, deny, warnings, JSON patch), counted in internal/metrics.
+package admit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/driftguard/driftguard/internal/config"
+	"github.com/driftguard/driftguard/internal/input"
+	"github.com/driftguard/driftguard/internal/metrics"
+	"github.com/driftguard/driftguard/internal/policy"
+)
+
+// State is one consistent configuration: config, the input builder made
+// from it, and the compiled policies. It is swapped whole on reload.
+type State struct {
+	Config   *config.Config
+	Builder  *input.Builder
+	Policies *policy.Set
+}
+
+// Engine holds the serving State and evaluates requests against it.
+type Engine struct {
+	state   atomic.Pointer[State]
+	Metrics *metrics.Metrics
+	// Now is the clock for drift records (tests replace it).
+	Now func() time.Time
+}
+
+// NewEngine returns an engine serving st.
+func NewEngine(st *State, m *metrics.Metrics) *Engine {
+	e := &Engine{Metrics: m, Now: time.Now}
+	e.state.Store(st)
+	return e
+}
+
+// State returns the serving state.
+func (e *Engine) State() *State { return e.state.Load() }
+
+// Swap replaces the serving state (hot reload).
+func (e *Engine) Swap(st *State) { e.state.Store(st) }
+
+// Verdict is one policy's contribution to an answer.
+type Verdict struct {
+	Policy   string
+	Mode     config.Mode
+	Decision string // allow, deny, warn, break_glass, dryrun, error
+	Result   policy.Result
+}
+
+// Decision is the combined answer to one request.
+type Decision struct {
+	Input    *input.Input
+	Allowed  bool
+	Denials  []string
+	Warnings []string
+	Patches  []map[string]any
+	Verdicts []Verdict
+	// HandEdits are owned fields changed by hand and allowed anyway
+	// (warn mode or break-glass): the mutating webhook records them.
+	HandEdits []HandEdit
+}
+
+// HandEdit is an allowed change of an owned field.
+type HandEdit struct {
+	Policy string
+	Field  string
+	Owner  string
+	Reason string
+}
+
+// BadInputError marks a review that cannot be evaluated at all.
+type BadInputError struct{ Err error }
+
+func (e *BadInputError) Error() string { return e.Err.Error() }
+func (e *BadInputError) Unwrap() error { return e.Err }
+
+// Decide evaluates a request against the serving state.
+func (e *Engine) Decide(ctx context.Context, req *admissionv1.AdmissionRequest) (*Decision, error) {
+	st := e.state.Load()
+	return e.decide(ctx, st, req)
+}
+
+func (e *Engine) decide(ctx context.Context, st *State, req *admissionv1.AdmissionRequest) (*Decision, error) {
+	in, err := st.Builder.Build(ctx, req)
+	if err != nil {
+		return nil, &BadInputError{err}
+	}
+	d := &Decision{Input: in, Allowed: true}
+	if in.Exempt != "" {
+		return d, nil
+	}
+	ps := st.Policies.Matching(req.Kind.Kind, string(req.Operation))
+	if len(ps) == 0 {
+		return d, nil
+	}
+	val, err := ast.InterfaceToValue(in.Doc)
+	if err != nil {
+		return nil, &BadInputError{fmt.Errorf("object cannot be handed to policies: %w", err)}
+	}
+	cfg := st.Config
+	ctx, cancel := context.WithTimeout(ctx, cfg.EvalTimeout.Duration)
+	defer cancel()
+	for _, p := range ps {
+		r := p.Admit(ctx, val)
+		v := Verdict{Policy: p.Name, Mode: cfg.ModeFor(p.Name), Result: r}
+		e.apply(cfg, d, &v)
+		d.Verdicts = append(d.Verdicts, v)
+	}
+	d.Allowed = len(d.Denials) == 0
+	return d, nil
+}
+
+// apply folds one policy's result into the decision according to its mode.
+func (e *Engine) apply(cfg *config.Config, d *Decision, v *Verdict) {
+	r := v.Result
+	actor := d.Input.Actor
+	if r.Err != nil {
+		v.Decision = "error"
+		reason := "error"
+		if errors.Is(r.Err, context.DeadlineExceeded) || strings.Contains(r.Err.Error(), "context deadline exceeded") {
+			reason = "timeout"
+		}
+		if e.Metrics != nil {
+			e.Metrics.EvalErrors.WithLabelValues(v.Policy, reason).Inc()
+		}
+		msg := fmt.Sprintf("[%s] driftguard could not evaluate this policy (%s)", v.Policy, reason)
+		if cfg.FailurePolicy == "deny" && v.Mode != config.ModeDryRun {
+			d.Denials = append(d.Denials, msg+"; failurePolicy is deny")
+		} else {
+			d.Warnings = append(d.Warnings, msg+"; allowed because failurePolicy is allow")
+		}
+		return
+	}
+	switch {
+	case v.Mode == config.ModeDryRun:
+		if len(r.Deny)+len(r.Warn) > 0 {
+			v.Decision = "dryrun"
+		} else {
+			v.Decision = "allow"
+		}
+		return
+	case len(r.Deny) > 0 && v.Mode == config.ModeEnforce && !actor.BreakGlass:
+		v.Decision = "deny"
+		for _, f := range r.Deny {
+			d.Denials = append(d.Denials, fmt.Sprintf("[%s] %s", v.Policy, f.Msg))
+		}
+	case len(r.Deny) > 0:
+		reason, label := "warn mode", "warn"
+		if v.Mode == config.ModeEnforce { // break-glass
+			reason, label = "break-glass: "+actor.BreakGlassReason, "break_glass"
+		}
+		v.Decision = label
+		for _, f := range r.Deny {
+			d.Warnings = append(d.Warnings, fmt.Sprintf("[%s] allowed by %s, recorded as drift: %s", v.Policy, reason, f.Msg))
+			d.HandEdits = append(d.HandEdits, HandEdit{Policy: v.Policy, Field: f.Field, Owner: f.Owner, Reason: reason})
+		}
+	case len(r.Warn) > 0:
+		v.Decision = "warn"
+	default:
+		v.Decision = "allow"
+	}
+	for _, f := range r.Warn {
+		d.Warnings = append(d.Warnings, fmt.Sprintf("[%s] %s", v.Policy, f.Msg))
+	}
+	if v.Mode == config.ModeEnforce {
+		d.Patches = append(d.Patches, r.Patch...)
+	}
+}

@@ -1,0 +1,227 @@
+package admit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+// Validator is the validating webhook: it allows, denies and warns.
+type Validator struct{ Engine *Engine }
+
+// Mutator is the mutating webhook: it stamps and clears drift records
+// and applies policy patches. It never denies and never warns (the
+// validating webhook does both, so kubectl prints each warning once).
+type Mutator struct{ Engine *Engine }
+
+var (
+	_ admission.Handler = (*Validator)(nil)
+	_ admission.Handler = (*Mutator)(nil)
+)
+
+// Handle answers a validating review.
+func (v *Validator) Handle(ctx context.Context, req admission.Request) admission.Response {
+	d, err := v.Engine.Decide(ctx, &req.AdmissionRequest)
+	if err != nil {
+		return errored(err)
+	}
+	v.Engine.count("validate", d)
+	if !d.Allowed {
+		resp := admission.Denied(denialMessage(d))
+		resp.Warnings = d.Warnings
+		return resp
+	}
+	resp := admission.Allowed("")
+	if d.Input.Exempt != "" {
+		resp.Result.Message = "exempt: " + d.Input.Exempt
+	}
+	resp.Warnings = d.Warnings
+	return resp
+}
+
+// Handle answers a mutating review.
+func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.Response {
+	d, err := m.Engine.Decide(ctx, &req.AdmissionRequest)
+	if err != nil {
+		return errored(err)
+	}
+	patches, err := m.Engine.patches(d)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
+	resp := admission.Allowed("")
+	resp.Patches = patches
+	return resp
+}
+
+func errored(err error) admission.Response {
+	var bad *BadInputError
+	if errors.As(err, &bad) {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	return admission.Errored(http.StatusInternalServerError, err)
+}
+
+// maxDenials keeps the denial readable; the rest are summarised.
+const maxDenials = 8
+
+func denialMessage(d *Decision) string {
+	msgs := d.Denials
+	extra := 0
+	if len(msgs) > maxDenials {
+		extra = len(msgs) - maxDenials
+		msgs = msgs[:maxDenials]
+	}
+	var b strings.Builder
+	b.WriteString("driftguard: ")
+	b.WriteString(strings.Join(msgs, " | "))
+	if extra > 0 {
+		fmt.Fprintf(&b, " | and %d more", extra)
+	}
+	if a := d.Input.Actor; a.BreakGlassReason != "" && !a.BreakGlass {
+		fmt.Fprintf(&b, " | break-glass was requested, but %s is not in a break-glass group", a.Username)
+	}
+	return b.String()
+}
+
+func (e *Engine) count(webhook string, d *Decision) {
+	if e.Metrics == nil {
+		return
+	}
+	req := d.Input.Request
+	op, kind := string(req.Operation), req.Kind.Kind
+	dry := strconv.FormatBool(req.DryRun != nil && *req.DryRun)
+	answer := "allowed"
+	switch {
+	case d.Input.Exempt != "":
+		answer = "exempt"
+	case !d.Allowed:
+		answer = "denied"
+	}
+	e.Metrics.Requests.WithLabelValues(webhook, answer, op, kind, dry).Inc()
+	for _, v := range d.Verdicts {
+		e.Metrics.Decisions.WithLabelValues(v.Policy, v.Decision, op, kind, dry).Inc()
+	}
+}
+
+// HTTPHandler checks the HTTP request and the review before handing it to
+// a controller-runtime admission webhook: v1 reviews only, a uid, a body
+// within the size limit. Anything else gets a 4xx with a clear message.
+type HTTPHandler struct {
+	Name    string // validate or mutate, for metrics and logs
+	Webhook *admission.Webhook
+	Engine  *Engine
+	Log     logr.Logger
+}
+
+// NewHTTPHandler wraps an admission.Handler for serving.
+func NewHTTPHandler(name string, h admission.Handler, e *Engine, log logr.Logger) *HTTPHandler {
+	wh := &admission.Webhook{Handler: h}
+	return &HTTPHandler{Name: name, Webhook: wh, Engine: e, Log: log.WithName(name)}
+}
+
+type httpError struct {
+	code   int
+	reason string
+	msg    string
+}
+
+func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	m := h.Engine.Metrics
+	if m != nil {
+		g := m.InFlight.WithLabelValues(h.Name)
+		g.Inc()
+		defer g.Dec()
+	}
+	review, herr := h.read(r)
+	if herr != nil {
+		if m != nil {
+			m.BadRequests.WithLabelValues(h.Name, herr.reason).Inc()
+		}
+		h.Log.Info("bad admission request", "reason", herr.reason, "error", herr.msg, "remote", r.RemoteAddr)
+		writeStatus(w, herr.code, herr.msg)
+		return
+	}
+	resp := h.Webhook.Handle(r.Context(), admission.Request{AdmissionRequest: *review.Request})
+	if resp.Result != nil && resp.Result.Code >= 400 && !resp.Allowed && resp.Result.Reason == "" && resp.Result.Code != http.StatusForbidden {
+		h.Log.Info("review could not be evaluated", "uid", review.Request.UID, "error", resp.Result.Message)
+	}
+	out := admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Response: &resp.AdmissionResponse,
+	}
+	out.Response.UID = review.Request.UID
+	w.Header().Set("Content-Type", "application/json")
+	if err := json.NewEncoder(w).Encode(out); err != nil {
+		h.Log.Error(err, "writing admission response", "uid", review.Request.UID)
+	}
+	if m != nil {
+		m.Latency.WithLabelValues(h.Name).Observe(time.Since(start).Seconds())
+	}
+}
+
+func (h *HTTPHandler) read(r *http.Request) (*admissionv1.AdmissionReview, *httpError) {
+	if r.Method != http.MethodPost {
+		return nil, &httpError{http.StatusMethodNotAllowed, "method", "admission reviews are POSTed"}
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return nil, &httpError{http.StatusUnsupportedMediaType, "content_type", fmt.Sprintf("content type %q is not application/json", ct)}
+		}
+	}
+	limit := h.Engine.State().Config.MaxRequestBytes
+	if r.ContentLength > limit {
+		return nil, &httpError{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("admission review of %d bytes is over the limit of %d bytes", r.ContentLength, limit)}
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, &httpError{http.StatusBadRequest, "malformed", "reading request body: " + err.Error()}
+	}
+	if int64(len(body)) > limit {
+		return nil, &httpError{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("admission review is over the limit of %d bytes", limit)}
+	}
+	if len(body) == 0 {
+		return nil, &httpError{http.StatusBadRequest, "malformed", "request body is empty; expected an admission.k8s.io/v1 AdmissionReview"}
+	}
+	review := &admissionv1.AdmissionReview{}
+	if err := json.Unmarshal(body, review); err != nil {
+		return nil, &httpError{http.StatusBadRequest, "malformed", "request body is not an AdmissionReview: " + err.Error()}
+	}
+	if review.APIVersion != "admission.k8s.io/v1" || review.Kind != "AdmissionReview" {
+		return nil, &httpError{http.StatusBadRequest, "api_version", fmt.Sprintf("apiVersion %q kind %q: only admission.k8s.io/v1 AdmissionReview is served (set admissionReviewVersions: [v1])", review.APIVersion, review.Kind)}
+	}
+	if review.Request == nil {
+		return nil, &httpError{http.StatusBadRequest, "malformed", "AdmissionReview has no request"}
+	}
+	if review.Request.UID == "" {
+		return nil, &httpError{http.StatusBadRequest, "missing_uid", "AdmissionReview request has no uid"}
+	}
+	if review.Request.Kind.Kind == "" || review.Request.Operation == "" {
+		return nil, &httpError{http.StatusBadRequest, "malformed", "AdmissionReview request needs kind and operation"}
+	}
+	return review, nil
+}
+
+func writeStatus(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(metav1.Status{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Status"},
+		Status:   metav1.StatusFailure, Code: int32(code), Message: msg,
+		Reason: metav1.StatusReason(http.StatusText(code)),
+	})
+}

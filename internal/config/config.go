@@ -1,0 +1,330 @@
+// Package config holds driftguard's configuration: the declared owners of
+// tenant fields, the reconciler conventions of owner kinds, exemptions,
+// break-glass and per-policy modes. See docs/config.md.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// DefaultYAML returns the embedded default configuration.
+func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
+
+// Mode is how a policy's deny results are answered.
+type Mode string
+
+const (
+	// ModeEnforce answers deny results with a denial.
+	ModeEnforce Mode = "enforce"
+	// ModeWarn turns deny results into admission warnings.
+	ModeWarn Mode = "warn"
+	// ModeDryRun only counts deny and warn results.
+	ModeDryRun Mode = "dryrun"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	// Owners are the sources of truth for tenant fields.
+	Owners []Owner `json:"owners"`
+	// OwnerKinds describe how a kind behaves when it is the controlling
+	// owner of an object: whether it reconciles its children and where the
+	// real source of their values lives.
+	OwnerKinds []OwnerKind `json:"ownerKinds"`
+	// Exempt requests are answered "allowed" without evaluation.
+	Exempt Exempt `json:"exempt"`
+	// BreakGlass lets members of a group push a change past enforce mode
+	// by annotating the object with a reason.
+	BreakGlass BreakGlass `json:"breakGlass"`
+	// Policies sets per-policy modes and parameters, by policy name.
+	Policies map[string]PolicyConfig `json:"policies"`
+	// DefaultMode applies to policies not named in Policies.
+	DefaultMode Mode `json:"defaultMode"`
+	// FailurePolicy decides the answer when evaluation fails or runs out
+	// of time: "deny" (fail closed, default) or "allow".
+	FailurePolicy string `json:"failurePolicy"`
+	// EvalTimeout bounds policy evaluation per request; keep it below the
+	// webhook timeout of the API server (default 2s).
+	EvalTimeout Duration `json:"evalTimeout"`
+	// MaxRequestBytes caps the admission review body (default 7 MiB).
+	MaxRequestBytes int64 `json:"maxRequestBytes"`
+	// DriftAnnotation is where the mutating webhook records allowed hand
+	// edits (default driftguard.io/drift).
+	DriftAnnotation string `json:"driftAnnotation"`
+	// OwnerAnnotation lets an object declare its owner explicitly
+	// (default driftguard.io/owner).
+	OwnerAnnotation string `json:"ownerAnnotation"`
+}
+
+// Owner is a declared source of truth (Terraform, an operator, ESO, GitOps).
+type Owner struct {
+	// Name identifies the owner in config, input and messages.
+	Name string `json:"name"`
+	// Display is the human name used in messages (default Name).
+	Display string `json:"display"`
+	// Managers are managedFields manager names that mean "this owner".
+	Managers []string `json:"managers"`
+	// Identities may write the owner's fields.
+	Identities Identities `json:"identities"`
+	// Kinds are controlling ownerReference kinds that stand for this owner
+	// (e.g. ExternalSecret for ESO): their children are wholly owned.
+	Kinds []GroupKind `json:"kinds"`
+	// Source tells people where to make the change instead. It may use
+	// {namespace}, {name}, {kind}, {ownerName} and {ownerKind}.
+	Source string `json:"source"`
+}
+
+// Identities are the authenticated users, groups and service accounts of an owner.
+type Identities struct {
+	Users  []string `json:"users"`
+	Groups []string `json:"groups"`
+	// ServiceAccounts as "namespace/name".
+	ServiceAccounts []string `json:"serviceAccounts"`
+}
+
+// GroupKind names a kind by API group (core group is "").
+type GroupKind struct {
+	Group string `json:"group"`
+	Kind  string `json:"kind"`
+}
+
+func (g GroupKind) String() string {
+	if g.Group == "" {
+		return g.Kind
+	}
+	return g.Kind + "." + g.Group
+}
+
+// OwnerKind is the reconciler convention of a controlling owner kind.
+type OwnerKind struct {
+	GroupKind `json:",inline"`
+	// Reconciles is true when the owner rewrites its children from its
+	// own inputs, so hand edits of the children are reverted.
+	Reconciles bool `json:"reconciles"`
+	// Reconciler names who does the reconciling (for messages).
+	Reconciler string `json:"reconciler"`
+	// Source is where the children's values really come from; same
+	// placeholders as Owner.Source.
+	Source string `json:"source"`
+	// PausedWhen lists dotted paths on the owner object that, when true,
+	// mean the owner will not revert (e.g. spec.paused on a Deployment).
+	PausedWhen []string `json:"pausedWhen"`
+	// Match restricts the convention to owners with these labels
+	// (e.g. the metacontroller enrolment label on profile namespaces).
+	MatchLabels map[string]string `json:"matchLabels"`
+}
+
+// Exempt lists requests that are never evaluated.
+type Exempt struct {
+	Namespaces []string `json:"namespaces"`
+	Users      []string `json:"users"`
+	Groups     []string `json:"groups"`
+}
+
+// BreakGlass configures the emergency override.
+type BreakGlass struct {
+	Groups     []string `json:"groups"`
+	Annotation string   `json:"annotation"`
+}
+
+// PolicyConfig is the per-policy configuration.
+type PolicyConfig struct {
+	Mode Mode `json:"mode"`
+	// Params are handed to the policy as data.driftguard.params[<policy>].
+	Params map[string]any `json:"params"`
+}
+
+// Duration is a time.Duration that reads "2s" from YAML.
+type Duration struct{ time.Duration }
+
+// UnmarshalJSON reads a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string like \"2s\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalJSON writes a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// Default returns the embedded default configuration.
+func Default() *Config {
+	c, err := Parse(defaultYAML)
+	if err != nil {
+		panic("embedded default config is invalid: " + err.Error())
+	}
+	return c
+}
+
+// Load reads and validates a config file. An empty path means the defaults.
+func Load(path string) (*Config, error) {
+	if path == "" {
+		return Default(), nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes YAML strictly (unknown fields are errors), applies
+// defaults and validates.
+func Parse(b []byte) (*Config, error) {
+	c := &Config{}
+	if err := yaml.UnmarshalStrict(b, c); err != nil {
+		return nil, fmt.Errorf("invalid YAML: %w", err)
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.DefaultMode == "" {
+		c.DefaultMode = ModeEnforce
+	}
+	if c.FailurePolicy == "" {
+		c.FailurePolicy = "deny"
+	}
+	if c.EvalTimeout.Duration == 0 {
+		c.EvalTimeout.Duration = 2 * time.Second
+	}
+	if c.MaxRequestBytes == 0 {
+		c.MaxRequestBytes = 7 << 20
+	}
+	if c.DriftAnnotation == "" {
+		c.DriftAnnotation = "driftguard.io/drift"
+	}
+	if c.OwnerAnnotation == "" {
+		c.OwnerAnnotation = "driftguard.io/owner"
+	}
+	if c.BreakGlass.Annotation == "" {
+		c.BreakGlass.Annotation = "driftguard.io/break-glass"
+	}
+	for i := range c.Owners {
+		if c.Owners[i].Display == "" {
+			c.Owners[i].Display = c.Owners[i].Name
+		}
+	}
+}
+
+var (
+	nameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+	// policy names are Rego package path segments
+	policyRe = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+)
+
+// Validate reports every problem at once, each naming its place.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if !validMode(c.DefaultMode) {
+		bad("defaultMode: %q is not one of enforce, warn, dryrun", c.DefaultMode)
+	}
+	if c.FailurePolicy != "deny" && c.FailurePolicy != "allow" {
+		bad("failurePolicy: %q is not one of deny, allow", c.FailurePolicy)
+	}
+	if c.EvalTimeout.Duration < 0 || c.EvalTimeout.Duration > 29*time.Second {
+		bad("evalTimeout: %s must be between 0 and 29s (the API server's webhook timeout is at most 30s)", c.EvalTimeout)
+	}
+	if c.MaxRequestBytes < 1024 {
+		bad("maxRequestBytes: %d is too small (minimum 1024)", c.MaxRequestBytes)
+	}
+	seen := map[string]bool{}
+	managers := map[string]string{}
+	for i, o := range c.Owners {
+		at := fmt.Sprintf("owners[%d]", i)
+		if !nameRe.MatchString(o.Name) {
+			bad("%s.name: %q must be a lower-case DNS label", at, o.Name)
+		}
+		if seen[o.Name] {
+			bad("%s.name: %q is declared twice", at, o.Name)
+		}
+		seen[o.Name] = true
+		if len(o.Managers) == 0 && len(o.Kinds) == 0 {
+			bad("%s (%s): needs at least one of managers or kinds, or it can own nothing", at, o.Name)
+		}
+		if len(o.Identities.Users)+len(o.Identities.Groups)+len(o.Identities.ServiceAccounts) == 0 {
+			bad("%s (%s): identities is empty, so nobody could ever write its fields", at, o.Name)
+		}
+		for _, m := range o.Managers {
+			if prev, ok := managers[m]; ok && prev != o.Name {
+				bad("%s.managers: %q is already a manager of owner %q", at, m, prev)
+			}
+			managers[m] = o.Name
+		}
+		for j, sa := range o.Identities.ServiceAccounts {
+			if ns, n, ok := strings.Cut(sa, "/"); !ok || ns == "" || n == "" {
+				bad("%s.identities.serviceAccounts[%d]: %q must be namespace/name", at, j, sa)
+			}
+		}
+		for j, k := range o.Kinds {
+			if k.Kind == "" {
+				bad("%s.kinds[%d]: kind is required", at, j)
+			}
+		}
+		if strings.TrimSpace(o.Source) == "" {
+			bad("%s (%s): source is required: it tells people where to make the change instead", at, o.Name)
+		}
+	}
+	for i, k := range c.OwnerKinds {
+		if k.Kind == "" {
+			bad("ownerKinds[%d]: kind is required", i)
+		}
+	}
+	for name, p := range c.Policies {
+		if !policyRe.MatchString(name) {
+			bad("policies.%s: policy names are lower-case Rego identifiers (a-z, 0-9, _)", name)
+		}
+		if p.Mode != "" && !validMode(p.Mode) {
+			bad("policies.%s.mode: %q is not one of enforce, warn, dryrun", name, p.Mode)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func validMode(m Mode) bool { return m == ModeEnforce || m == ModeWarn || m == ModeDryRun }
+
+// ModeFor returns the mode of a policy.
+func (c *Config) ModeFor(policy string) Mode {
+	if p, ok := c.Policies[policy]; ok && p.Mode != "" {
+		return p.Mode
+	}
+	return c.DefaultMode
+}
+
+// OwnerByName finds a declared owner.
+func (c *Config) OwnerByName(name string) *Owner {
+	for i := range c.Owners {
+		if c.Owners[i].Name == name {
+			return &c.Owners[i]
+		}
+	}
+	return nil
+}

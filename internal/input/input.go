@@ -1,0 +1,465 @@
+// Package input turns an AdmissionRequest into the document policies
+// evaluate: who is acting, which fields change, who owns them, and what
+// the controlling owner will do. docs/policy-input.md describes it.
+package input
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/driftguard/driftguard/internal/config"
+)
+
+// ParentLookup fetches the controlling owner object (for its settings,
+// such as spec.paused). Implementations must be fast (cached) and return
+// (nil, nil) when the parent is unknown.
+type ParentLookup interface {
+	Parent(ctx context.Context, apiVersion, kind, namespace, name string) (map[string]any, error)
+}
+
+// Builder builds policy input from admission requests. It is immutable
+// and safe for concurrent use; build a new one when config changes.
+type Builder struct {
+	cfg          *config.Config
+	managerOwner map[string]string
+	userOwner    map[string]string
+	groupOwner   map[string]string
+	saOwner      map[string]string
+	kindOwner    map[config.GroupKind]string
+	ownerKinds   map[config.GroupKind]*config.OwnerKind
+	exemptNS     map[string]bool
+	exemptUsers  map[string]bool
+	exemptGroups map[string]bool
+	breakGlass   map[string]bool
+	parents      ParentLookup
+}
+
+// NewBuilder indexes the config for fast lookups.
+func NewBuilder(cfg *config.Config, parents ParentLookup) *Builder {
+	b := &Builder{
+		cfg:          cfg,
+		managerOwner: map[string]string{},
+		userOwner:    map[string]string{},
+		groupOwner:   map[string]string{},
+		saOwner:      map[string]string{},
+		kindOwner:    map[config.GroupKind]string{},
+		ownerKinds:   map[config.GroupKind]*config.OwnerKind{},
+		exemptNS:     set(cfg.Exempt.Namespaces),
+		exemptUsers:  set(cfg.Exempt.Users),
+		exemptGroups: set(cfg.Exempt.Groups),
+		breakGlass:   set(cfg.BreakGlass.Groups),
+		parents:      parents,
+	}
+	for _, o := range cfg.Owners {
+		for _, m := range o.Managers {
+			b.managerOwner[m] = o.Name
+		}
+		for _, u := range o.Identities.Users {
+			b.userOwner[u] = o.Name
+		}
+		for _, g := range o.Identities.Groups {
+			b.groupOwner[g] = o.Name
+		}
+		for _, sa := range o.Identities.ServiceAccounts {
+			b.saOwner[sa] = o.Name
+		}
+		for _, k := range o.Kinds {
+			b.kindOwner[k] = o.Name
+		}
+	}
+	for i := range cfg.OwnerKinds {
+		k := &cfg.OwnerKinds[i]
+		b.ownerKinds[k.GroupKind] = k
+	}
+	return b
+}
+
+// Config returns the config the builder was made from.
+func (b *Builder) Config() *config.Config { return b.cfg }
+
+// Input is the enriched request. Doc is what Rego sees as `input`.
+type Input struct {
+	Request   *admissionv1.AdmissionRequest
+	Object    map[string]any
+	OldObject map[string]any
+	Actor     Actor
+	Changes   []Change
+	// ObjectOwner is the declared owner of the object as a whole.
+	ObjectOwner string
+	ObjectVia   string
+	// Exempt is why the request is not evaluated ("" when it is).
+	Exempt string
+	// Warnings are enrichment problems worth telling (never fatal).
+	Notes []string
+	Doc   map[string]any
+}
+
+// Actor is who makes the request.
+type Actor struct {
+	Username     string
+	Groups       []string
+	SANamespace  string
+	SAName       string
+	FieldManager string
+	// Owner is the declared owner whose identity the actor is ("" if none).
+	Owner string
+	// Person is true for users that are neither service accounts nor system identities.
+	Person bool
+	// BreakGlassReason is the break-glass annotation on the new object;
+	// BreakGlass is true when it is set and the actor may use it.
+	BreakGlassReason string
+	BreakGlass       bool
+}
+
+// Build decodes the objects of req and enriches them. Errors mean the
+// review itself is unusable (e.g. an object is not JSON).
+func (b *Builder) Build(ctx context.Context, req *admissionv1.AdmissionRequest) (*Input, error) {
+	in := &Input{Request: req}
+	var err error
+	if in.Object, err = decodeObject(req.Object.Raw); err != nil {
+		return nil, fmt.Errorf("request.object: %w", err)
+	}
+	if in.OldObject, err = decodeObject(req.OldObject.Raw); err != nil {
+		return nil, fmt.Errorf("request.oldObject: %w", err)
+	}
+	in.Actor = b.actor(req, in.Object)
+	in.Exempt = b.exempt(req)
+
+	// The object as it was (UPDATE, DELETE) carries the ownership that counts.
+	ref := in.OldObject
+	refRaw := req.OldObject.Raw
+	if ref == nil {
+		ref, refRaw = in.Object, req.Object.Raw
+	}
+	var managed []ManagedSet
+	if ref != nil && in.Exempt == "" {
+		var merr error
+		managed, merr = ParseManagedFields(refRaw)
+		if merr != nil {
+			in.Notes = append(in.Notes, merr.Error())
+		}
+	}
+	ctrl := controllerRef(ref)
+	in.ObjectOwner, in.ObjectVia = b.objectOwner(ref, ctrl, managed)
+
+	if req.Operation == admissionv1.Update && in.Exempt == "" {
+		in.Changes = Diff(in.OldObject, in.Object)
+		for i := range in.Changes {
+			b.attribute(&in.Changes[i], managed, in.ObjectOwner, in.ObjectVia)
+		}
+	}
+	in.Doc = b.doc(ctx, in, ctrl)
+	return in, nil
+}
+
+func decodeObject(raw []byte) (map[string]any, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("not a JSON object: %w", err)
+	}
+	return m, nil
+}
+
+func (b *Builder) actor(req *admissionv1.AdmissionRequest, obj map[string]any) Actor {
+	u := req.UserInfo
+	a := Actor{Username: u.Username, Groups: u.Groups}
+	if rest, ok := strings.CutPrefix(u.Username, "system:serviceaccount:"); ok {
+		a.SANamespace, a.SAName, _ = strings.Cut(rest, ":")
+	}
+	a.Person = a.SAName == "" && !strings.HasPrefix(u.Username, "system:") && u.Username != ""
+	a.FieldManager = fieldManager(req.Options.Raw)
+	// authenticated identity decides; the field manager is only a hint
+	if o, ok := b.userOwner[u.Username]; ok {
+		a.Owner = o
+	} else if o, ok := b.saOwner[a.SANamespace+"/"+a.SAName]; ok && a.SAName != "" {
+		a.Owner = o
+	} else {
+		for _, g := range u.Groups {
+			if o, ok := b.groupOwner[g]; ok {
+				a.Owner = o
+				break
+			}
+		}
+	}
+	if b.cfg.BreakGlass.Annotation != "" {
+		a.BreakGlassReason = strings.TrimSpace(annotation(obj, b.cfg.BreakGlass.Annotation))
+		if a.BreakGlassReason != "" {
+			for _, g := range u.Groups {
+				if b.breakGlass[g] {
+					a.BreakGlass = true
+					break
+				}
+			}
+		}
+	}
+	return a
+}
+
+func fieldManager(opts []byte) string {
+	if len(opts) == 0 {
+		return ""
+	}
+	var o struct {
+		FieldManager string `json:"fieldManager"`
+	}
+	_ = json.Unmarshal(opts, &o)
+	return o.FieldManager
+}
+
+func (b *Builder) exempt(req *admissionv1.AdmissionRequest) string {
+	if b.exemptNS[req.Namespace] {
+		return "namespace " + req.Namespace + " is exempt"
+	}
+	if b.exemptUsers[req.UserInfo.Username] {
+		return "user " + req.UserInfo.Username + " is exempt"
+	}
+	for _, g := range req.UserInfo.Groups {
+		if b.exemptGroups[g] {
+			return "group " + g + " is exempt"
+		}
+	}
+	return ""
+}
+
+// ownerRef is the controlling ownerReference.
+type ownerRef struct {
+	APIVersion, Kind, Name, UID string
+	GK                          config.GroupKind
+}
+
+func controllerRef(obj map[string]any) *ownerRef {
+	md, _ := obj["metadata"].(map[string]any)
+	refs, _ := md["ownerReferences"].([]any)
+	for _, r := range refs {
+		m, _ := r.(map[string]any)
+		if c, _ := m["controller"].(bool); !c {
+			continue
+		}
+		o := &ownerRef{}
+		o.APIVersion, _ = m["apiVersion"].(string)
+		o.Kind, _ = m["kind"].(string)
+		o.Name, _ = m["name"].(string)
+		o.UID, _ = m["uid"].(string)
+		group := ""
+		if g, _, ok := strings.Cut(o.APIVersion, "/"); ok {
+			group = g
+		}
+		o.GK = config.GroupKind{Group: group, Kind: o.Kind}
+		return o
+	}
+	return nil
+}
+
+func (b *Builder) objectOwner(obj map[string]any, ctrl *ownerRef, managed []ManagedSet) (string, string) {
+	if obj == nil {
+		return "", ""
+	}
+	if o := annotation(obj, b.cfg.OwnerAnnotation); o != "" && b.cfg.OwnerByName(o) != nil {
+		return o, "annotation"
+	}
+	if ctrl != nil {
+		if o, ok := b.kindOwner[ctrl.GK]; ok {
+			return o, "ownerReference"
+		}
+	}
+	for _, m := range managed {
+		if o, ok := b.managerOwner[m.Manager]; ok && m.Subresource == "" && OwnsOutsideMetadata(m.Set) {
+			return o, "managedFields"
+		}
+	}
+	return "", ""
+}
+
+// attribute finds who owns a changed field: a declared owner's manager in
+// managedFields first, then the object's declared owner (annotation or
+// ownerReference) for everything outside metadata.
+func (b *Builder) attribute(c *Change, managed []ManagedSet, objOwner, objVia string) {
+	for _, m := range managed {
+		if m.Subresource != "" {
+			continue
+		}
+		if Owns(m.Set, c.fp) {
+			c.Managers = append(c.Managers, m.Manager)
+			if c.Owner == "" {
+				if o, ok := b.managerOwner[m.Manager]; ok {
+					c.Owner, c.Via = o, "managedFields"
+				}
+			}
+		}
+	}
+	if c.Owner == "" && objOwner != "" && objVia != "managedFields" && !strings.HasPrefix(c.Path, "metadata.") && !strings.HasPrefix(c.Path, "status") {
+		c.Owner, c.Via = objOwner, objVia
+	}
+}
+
+func annotation(obj map[string]any, key string) string {
+	md, _ := obj["metadata"].(map[string]any)
+	ann, _ := md["annotations"].(map[string]any)
+	s, _ := ann[key].(string)
+	return s
+}
+
+func set(xs []string) map[string]bool {
+	m := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
+}
+
+func (b *Builder) render(tmpl string, in *Input, ctrl *ownerRef) string {
+	obj := in.Object
+	if obj == nil {
+		obj = in.OldObject
+	}
+	kind := in.Request.Kind.Kind
+	ownerName, ownerKind := "", ""
+	if ctrl != nil {
+		ownerName, ownerKind = ctrl.Name, ctrl.Kind
+	}
+	name := in.Request.Name
+	if md, ok := obj["metadata"].(map[string]any); ok && name == "" {
+		name, _ = md["name"].(string)
+	}
+	r := strings.NewReplacer("{namespace}", in.Request.Namespace, "{name}", name, "{kind}", kind,
+		"{ownerName}", ownerName, "{ownerKind}", ownerKind)
+	return r.Replace(tmpl)
+}
+
+func (b *Builder) doc(ctx context.Context, in *Input, ctrl *ownerRef) map[string]any {
+	req := in.Request
+	a := in.Actor
+	actor := map[string]any{
+		"username":     a.Username,
+		"groups":       stringsToAny(a.Groups),
+		"fieldManager": a.FieldManager,
+		"owner":        a.Owner,
+		"person":       a.Person,
+		"breakGlass":   map[string]any{"reason": a.BreakGlassReason, "allowed": a.BreakGlass},
+	}
+	if a.SAName != "" {
+		actor["serviceAccount"] = map[string]any{"namespace": a.SANamespace, "name": a.SAName}
+	}
+	changes := make([]any, len(in.Changes))
+	for i, c := range in.Changes {
+		changes[i] = map[string]any{
+			"path": c.Path, "op": c.Op, "managers": stringsToAny(c.Managers),
+			"owner": c.Owner, "via": c.Via,
+		}
+	}
+	owners := make(map[string]any, len(b.cfg.Owners))
+	for _, o := range b.cfg.Owners {
+		owners[o.Name] = map[string]any{"display": o.Display, "source": b.render(o.Source, in, ctrl)}
+	}
+	request := map[string]any{
+		"uid":         string(req.UID),
+		"operation":   string(req.Operation),
+		"kind":        map[string]any{"group": req.Kind.Group, "version": req.Kind.Version, "kind": req.Kind.Kind},
+		"resource":    map[string]any{"group": req.Resource.Group, "version": req.Resource.Version, "resource": req.Resource.Resource},
+		"subResource": req.SubResource,
+		"name":        req.Name,
+		"namespace":   req.Namespace,
+		"dryRun":      req.DryRun != nil && *req.DryRun,
+	}
+	doc := map[string]any{
+		"request": request,
+		"actor":   actor,
+		"changes": changes,
+		"owners":  owners,
+	}
+	if in.Object != nil {
+		doc["object"] = in.Object
+	}
+	if in.OldObject != nil {
+		doc["oldObject"] = in.OldObject
+	}
+	if in.ObjectOwner != "" {
+		doc["objectOwner"] = map[string]any{"name": in.ObjectOwner, "via": in.ObjectVia}
+	}
+	if ctrl != nil {
+		owner := map[string]any{
+			"reference": map[string]any{"apiVersion": ctrl.APIVersion, "kind": ctrl.Kind, "name": ctrl.Name, "uid": ctrl.UID},
+			"group":     ctrl.GK.Group,
+		}
+		if o, ok := b.kindOwner[ctrl.GK]; ok {
+			owner["declared"] = o
+		}
+		if k, ok := b.ownerKinds[ctrl.GK]; ok {
+			owner["reconciler"] = b.reconciler(ctx, k, in, ctrl)
+		}
+		doc["owner"] = owner
+	}
+	return doc
+}
+
+// reconciler describes what the controlling owner will do with a hand edit.
+// With a ParentLookup, the parent's own settings can rule a revert out.
+func (b *Builder) reconciler(ctx context.Context, k *config.OwnerKind, in *Input, ctrl *ownerRef) map[string]any {
+	r := map[string]any{
+		"name":       k.Reconciler,
+		"source":     b.render(k.Source, in, ctrl),
+		"reconciles": k.Reconciles,
+		"known":      false,
+	}
+	if b.parents == nil {
+		return r
+	}
+	ns := in.Request.Namespace
+	if ctrl.GK.Kind == "Namespace" && ctrl.GK.Group == "" {
+		ns = ""
+	}
+	parent, err := b.parents.Parent(ctx, ctrl.APIVersion, ctrl.Kind, ns, ctrl.Name)
+	if err != nil || parent == nil {
+		if err != nil {
+			in.Notes = append(in.Notes, "owner lookup: "+err.Error())
+		}
+		return r
+	}
+	r["known"] = true
+	reconciles := k.Reconciles
+	for _, p := range k.PausedWhen {
+		if v, ok := lookup(parent, p).(bool); ok && v {
+			reconciles = false
+			r["pausedBy"] = p
+		}
+	}
+	if len(k.MatchLabels) > 0 {
+		md, _ := parent["metadata"].(map[string]any)
+		labels, _ := md["labels"].(map[string]any)
+		for lk, lv := range k.MatchLabels {
+			if labels[lk] != lv {
+				reconciles = false
+				r["notEnrolled"] = lk
+			}
+		}
+	}
+	r["reconciles"] = reconciles
+	return r
+}
+
+func lookup(obj map[string]any, dotted string) any {
+	var cur any = obj
+	for _, p := range strings.Split(dotted, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[p]
+	}
+	return cur
+}
+
+func stringsToAny(xs []string) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
+}

@@ -1,0 +1,441 @@
+// Package policy loads, compiles and evaluates driftguard's Rego policies.
+//
+// A policy is a Rego v1 package driftguard.policies.<name> that may define
+//
+//	meta   := {"kinds": [...], "operations": [...], "description": "..."}
+//	deny   contains {"msg": ..., "field": ...}   # a denial (or a warning in warn mode)
+//	warn   contains {"msg": ..., "field": ...}   # an admission warning
+//	patch  contains {"op": ..., "path": ..., "value": ...}  # JSON patch ops (mutating webhook)
+//	drift  contains {"msg": ..., "field": ...}   # drift of a live object (audit)
+//
+// All policies are compiled once into one compiler; each gets prepared
+// queries, and a request is evaluated only by the policies whose meta
+// matches its kind and operation. See docs/policy-authoring.md.
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+)
+
+// PackagePrefix is the Rego package under which policies live.
+const PackagePrefix = "driftguard.policies."
+
+// Source is one Rego file.
+type Source struct {
+	Name string // file path or embedded name, for messages
+	Text string
+}
+
+// Policy is one compiled policy.
+type Policy struct {
+	Name        string
+	Kinds       []string // kind names, or "*"
+	Operations  []string // CREATE, UPDATE, DELETE, CONNECT, or "*"
+	Description string
+	Rules       []string // which of deny, warn, patch, drift it defines
+
+	admit *rego.PreparedEvalQuery
+	drift *rego.PreparedEvalQuery
+}
+
+// Has reports whether the policy defines a rule.
+func (p *Policy) Has(rule string) bool { return slices.Contains(p.Rules, rule) }
+
+// Set is an immutable compiled set of policies.
+type Set struct {
+	Policies []*Policy
+	byKindOp map[string][]*Policy // "Kind/OP" → policies, including wildcards
+	wildOp   map[string][]*Policy // "OP" → wildcard-kind policies
+	Files    []string
+}
+
+// Finding is one deny, warn or drift result.
+type Finding struct {
+	Msg   string         `json:"msg"`
+	Field string         `json:"field,omitempty"`
+	Owner string         `json:"owner,omitempty"`
+	Extra map[string]any `json:"extra,omitempty"`
+}
+
+// Result is what one policy said about one input.
+type Result struct {
+	Policy string
+	Deny   []Finding
+	Warn   []Finding
+	Patch  []map[string]any
+	Drift  []Finding
+	Err    error
+}
+
+// ReadDir reads the .rego files of a directory tree. Test files
+// (*_test.rego) are included only when withTests is set.
+func ReadDir(fsys fs.FS, root string, withTests bool) ([]Source, error) {
+	var out []Source
+	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if p != root && strings.HasPrefix(d.Name(), ".") {
+				return fs.SkipDir // ConfigMap mounts keep old copies in ..data dirs
+			}
+			return nil
+		}
+		if !strings.HasSuffix(p, ".rego") || (!withTests && strings.HasSuffix(p, "_test.rego")) {
+			return nil
+		}
+		b, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		out = append(out, Source{Name: p, Text: string(b)})
+		return nil
+	})
+	return out, err
+}
+
+// ReadDirs reads Rego files from directories on disk.
+func ReadDirs(dirs []string, withTests bool) ([]Source, error) {
+	var out []Source
+	for _, d := range dirs {
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			return nil, err
+		}
+		src, err := ReadDir(os.DirFS(abs), ".", withTests)
+		if err != nil {
+			return nil, fmt.Errorf("policy directory %s: %w", d, err)
+		}
+		for i := range src {
+			src[i].Name = filepath.Join(d, src[i].Name)
+		}
+		out = append(out, src...)
+	}
+	return out, nil
+}
+
+// Compile parses and compiles the sources into a Set. params become
+// data.driftguard.params (per-policy parameters from config).
+func Compile(ctx context.Context, sources []Source, params map[string]any) (*Set, error) {
+	modules := make(map[string]*ast.Module, len(sources))
+	var errs []error
+	for _, s := range sources {
+		m, err := ast.ParseModuleWithOpts(s.Name, s.Text, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, dup := modules[s.Name]; dup {
+			errs = append(errs, fmt.Errorf("%s: loaded twice", s.Name))
+		}
+		modules[s.Name] = m
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("parse policies: %w", errors.Join(errs...))
+	}
+	compiler := ast.NewCompiler().WithEnablePrintStatements(false)
+	compiler.Compile(modules)
+	if compiler.Failed() {
+		return nil, fmt.Errorf("compile policies: %w", compiler.Errors)
+	}
+	if params == nil {
+		params = map[string]any{}
+	}
+	store := inmem.NewFromObject(map[string]any{"driftguard": map[string]any{"params": params}})
+
+	// Which policies exist and which rules each defines.
+	rules := map[string]map[string]bool{}
+	var files []string
+	for name, m := range modules {
+		files = append(files, name)
+		pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")
+		pname, ok := strings.CutPrefix(pkg, PackagePrefix)
+		if !ok || strings.Contains(pname, ".") {
+			continue
+		}
+		if rules[pname] == nil {
+			rules[pname] = map[string]bool{}
+		}
+		for _, r := range m.Rules {
+			rules[pname][r.Head.Name.String()] = true
+			if len(r.Head.Reference) > 0 {
+				rules[pname][r.Head.Reference[0].Value.String()] = true
+			}
+		}
+	}
+	sort.Strings(files)
+	names := make([]string, 0, len(rules))
+	for n := range rules {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+
+	set := &Set{byKindOp: map[string][]*Policy{}, wildOp: map[string][]*Policy{}, Files: files}
+	for _, name := range names {
+		p, err := preparePolicy(ctx, compiler, store, name, rules[name])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if p != nil {
+			set.Policies = append(set.Policies, p)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	set.index()
+	return set, nil
+}
+
+func preparePolicy(ctx context.Context, c *ast.Compiler, store storage.Store, name string, defined map[string]bool) (*Policy, error) {
+	ref := "data.driftguard.policies." + name
+	p := &Policy{Name: name, Kinds: []string{"*"}, Operations: []string{"*"}}
+	for _, r := range []string{"deny", "warn", "patch", "drift"} {
+		if defined[r] {
+			p.Rules = append(p.Rules, r)
+		}
+	}
+	if len(p.Rules) == 0 {
+		return nil, nil // a helper package without decisions
+	}
+	if defined["meta"] {
+		rs, err := rego.New(rego.Compiler(c), rego.Store(store), rego.Query(ref+".meta")).Eval(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("policy %s: meta: %w", name, err)
+		}
+		if len(rs) > 0 && len(rs[0].Expressions) > 0 {
+			meta, ok := rs[0].Expressions[0].Value.(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("policy %s: meta must be an object", name)
+			}
+			if err := p.readMeta(meta); err != nil {
+				return nil, fmt.Errorf("policy %s: meta: %w", name, err)
+			}
+		}
+	}
+	var admitExprs []string
+	for _, r := range []string{"deny", "warn", "patch"} {
+		if p.Has(r) {
+			admitExprs = append(admitExprs, fmt.Sprintf("%s := %s.%s", r, ref, r))
+		}
+	}
+	if len(admitExprs) > 0 {
+		q, err := rego.New(rego.Compiler(c), rego.Store(store), rego.Query(strings.Join(admitExprs, "; "))).PrepareForEval(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("policy %s: %w", name, err)
+		}
+		p.admit = &q
+	}
+	if p.Has("drift") {
+		q, err := rego.New(rego.Compiler(c), rego.Store(store), rego.Query("drift := "+ref+".drift")).PrepareForEval(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("policy %s: %w", name, err)
+		}
+		p.drift = &q
+	}
+	return p, nil
+}
+
+var validOps = map[string]bool{"CREATE": true, "UPDATE": true, "DELETE": true, "CONNECT": true, "*": true}
+
+func (p *Policy) readMeta(meta map[string]any) error {
+	strs := func(key string) ([]string, error) {
+		v, ok := meta[key]
+		if !ok {
+			return nil, nil
+		}
+		arr, ok := v.([]any)
+		if !ok {
+			return nil, fmt.Errorf("%s must be an array of strings", key)
+		}
+		out := make([]string, 0, len(arr))
+		for _, x := range arr {
+			s, ok := x.(string)
+			if !ok {
+				return nil, fmt.Errorf("%s must be an array of strings", key)
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	kinds, err := strs("kinds")
+	if err != nil {
+		return err
+	}
+	if len(kinds) > 0 {
+		p.Kinds = kinds
+	}
+	ops, err := strs("operations")
+	if err != nil {
+		return err
+	}
+	for _, o := range ops {
+		if !validOps[o] {
+			return fmt.Errorf("operation %q is not one of CREATE, UPDATE, DELETE, CONNECT, *", o)
+		}
+	}
+	if len(ops) > 0 {
+		p.Operations = ops
+	}
+	p.Description, _ = meta["description"].(string)
+	return nil
+}
+
+func (s *Set) index() {
+	kinds := map[string]bool{}
+	for _, p := range s.Policies {
+		for _, k := range p.Kinds {
+			if k != "*" {
+				kinds[k] = true
+			}
+		}
+	}
+	ops := []string{"CREATE", "UPDATE", "DELETE", "CONNECT"}
+	for _, op := range ops {
+		for _, p := range s.Policies {
+			if slices.Contains(p.Kinds, "*") && p.matchesOp(op) {
+				s.wildOp[op] = append(s.wildOp[op], p)
+			}
+		}
+		for k := range kinds {
+			for _, p := range s.Policies {
+				if (slices.Contains(p.Kinds, k) || slices.Contains(p.Kinds, "*")) && p.matchesOp(op) {
+					s.byKindOp[k+"/"+op] = append(s.byKindOp[k+"/"+op], p)
+				}
+			}
+		}
+	}
+}
+
+func (p *Policy) matchesOp(op string) bool {
+	return slices.Contains(p.Operations, "*") || slices.Contains(p.Operations, op)
+}
+
+// Matching returns the policies that apply to a kind and operation.
+func (s *Set) Matching(kind, op string) []*Policy {
+	if ps, ok := s.byKindOp[kind+"/"+op]; ok {
+		return ps
+	}
+	return s.wildOp[op]
+}
+
+// Get returns a policy by name.
+func (s *Set) Get(name string) *Policy {
+	for _, p := range s.Policies {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// Admit evaluates deny, warn and patch of one policy against a parsed input.
+func (p *Policy) Admit(ctx context.Context, in ast.Value) Result {
+	r := Result{Policy: p.Name}
+	if p.admit == nil {
+		return r
+	}
+	rs, err := p.admit.Eval(ctx, rego.EvalParsedInput(in))
+	if err != nil {
+		r.Err = fmt.Errorf("policy %s: %w", p.Name, err)
+		return r
+	}
+	if len(rs) == 0 {
+		return r
+	}
+	b := rs[0].Bindings
+	if r.Deny, err = findings(b["deny"]); err != nil {
+		r.Err = fmt.Errorf("policy %s: deny: %w", p.Name, err)
+		return r
+	}
+	if r.Warn, err = findings(b["warn"]); err != nil {
+		r.Err = fmt.Errorf("policy %s: warn: %w", p.Name, err)
+		return r
+	}
+	if v, ok := b["patch"]; ok {
+		arr, ok := v.([]any)
+		if !ok {
+			r.Err = fmt.Errorf("policy %s: patch must be a set of JSON patch operations", p.Name)
+			return r
+		}
+		for _, x := range arr {
+			op, ok := x.(map[string]any)
+			if !ok || op["op"] == nil || op["path"] == nil {
+				r.Err = fmt.Errorf("policy %s: patch element %v is not a JSON patch operation", p.Name, x)
+				return r
+			}
+			r.Patch = append(r.Patch, op)
+		}
+	}
+	return r
+}
+
+// Drift evaluates the drift rule of one policy against a parsed input.
+func (p *Policy) Drift(ctx context.Context, in ast.Value) Result {
+	r := Result{Policy: p.Name}
+	if p.drift == nil {
+		return r
+	}
+	rs, err := p.drift.Eval(ctx, rego.EvalParsedInput(in))
+	if err != nil {
+		r.Err = fmt.Errorf("policy %s: drift: %w", p.Name, err)
+		return r
+	}
+	if len(rs) > 0 {
+		r.Drift, r.Err = findings(rs[0].Bindings["drift"])
+	}
+	return r
+}
+
+// findings accepts a set of strings or of objects with msg (and field, owner).
+func findings(v any) ([]Finding, error) {
+	if v == nil {
+		return nil, nil
+	}
+	arr, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("must be a set, got %T", v)
+	}
+	out := make([]Finding, 0, len(arr))
+	for _, x := range arr {
+		switch f := x.(type) {
+		case string:
+			out = append(out, Finding{Msg: f})
+		case map[string]any:
+			msg, _ := f["msg"].(string)
+			if msg == "" {
+				return nil, fmt.Errorf("result %v has no msg", f)
+			}
+			fd := Finding{Msg: msg}
+			fd.Field, _ = f["field"].(string)
+			fd.Owner, _ = f["owner"].(string)
+			for k, v := range f {
+				if k != "msg" && k != "field" && k != "owner" {
+					if fd.Extra == nil {
+						fd.Extra = map[string]any{}
+					}
+					fd.Extra[k] = v
+				}
+			}
+			out = append(out, fd)
+		default:
+			return nil, fmt.Errorf("result %v is neither a string nor an object with msg", x)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Field+out[i].Msg < out[j].Field+out[j].Msg })
+	return out, nil
+}

@@ -1,0 +1,43 @@
+# Secrets synced by an ExternalSecret: hand edits of their data are lost
+# at the next sync, so they are rejected with a pointer to the parameter
+# store. Scenarios 1 and 2.
+package driftguard.policies.externalsecret_owned
+
+import data.driftguard.lib
+
+meta := {
+	"kinds": ["Secret"],
+	"operations": ["UPDATE", "DELETE"],
+	"description": "Reject hand edits of Secrets synced by an ExternalSecret; the value belongs in the parameter store.",
+}
+
+data_change(c) if startswith(c.path, "data")
+data_change(c) if startswith(c.path, "stringData")
+data_change(c) if c.path == "type"
+
+# The Secret's keys are named, never their values.
+key_of(c) := trim_prefix(trim_prefix(trim_prefix(c.path, "data."), "stringData."), "data")
+
+is_owner_identity if input.actor.owner == input.owner.declared
+
+flag_note(c) := " Feature flags belong in the parameter store." if contains(key_of(c), "FEATURE_FLAG") else := ""
+
+deny contains {"field": c.path, "owner": ref.name, "msg": msg} if {
+	input.request.operation == "UPDATE"
+	ref := lib.externalsecret_ref
+	not is_owner_identity
+	some c in input.changes
+	data_change(c)
+	msg := sprintf("%s (%s) of %s is synced by ExternalSecret %s/%s; %s's next sync will overwrite a hand edit.%s Change it in %s instead.", [
+		key_of(c), c.op, lib.object_ref, input.request.namespace, ref.name,
+		lib.owner_display(object.get(input.owner, "declared", "external-secrets")), flag_note(c),
+		lib.owner_source(object.get(input.owner, "declared", "external-secrets")),
+	])
+}
+
+warn contains {"field": "(object)", "owner": ref.name, "msg": msg} if {
+	input.request.operation == "DELETE"
+	ref := lib.externalsecret_ref
+	not is_owner_identity
+	msg := sprintf("%s is synced by ExternalSecret %s/%s, which will recreate it from the parameter store.", [lib.object_ref, input.request.namespace, ref.name])
+}

@@ -1,0 +1,40 @@
+# Shared helpers for driftguard policies.
+package driftguard.lib
+
+# The object as it is after the request (CREATE/UPDATE) or was before it (DELETE).
+obj := input.object if input.object
+obj := input.oldObject if not input.object
+
+kind := input.request.kind.kind
+
+# "Kind namespace/name" for messages.
+object_ref := sprintf("%s %s/%s", [kind, input.request.namespace, input.request.name]) if input.request.namespace != ""
+object_ref := sprintf("%s %s", [kind, input.request.name]) if input.request.namespace == ""
+
+# The human name of a declared owner.
+owner_display(name) := input.owners[name].display
+owner_display(name) := name if not input.owners[name]
+
+# Where to make a change owned by a declared owner instead.
+owner_source(name) := input.owners[name].source
+owner_source(name) := "the owner's source of truth" if not input.owners[name]
+
+# Who is acting, for messages.
+actor := input.actor.username
+
+# A note when the actor spoofs one of the owner's field managers.
+spoof_note(c) := sprintf(" (--field-manager=%s does not make %s that owner: the authenticated user decides)", [input.actor.fieldManager, actor]) if {
+	input.actor.fieldManager != ""
+	some m in c.managers
+	m == input.actor.fieldManager
+} else := ""
+
+# The Secret is synced by an ExternalSecret (its controlling owner).
+externalsecret_ref := ref if {
+	ref := input.owner.reference
+	ref.kind == "ExternalSecret"
+	startswith(ref.apiVersion, "external-secrets.io/")
+}
+
+# Paths under the pod template's containers that carry an image.
+image_path(p) if regex.match(`(^|\.)(containers|initContainers|ephemeralContainers)\[[^\]]+\]\.image$`, p)

@@ -1,0 +1,57 @@
+# Rejects hand edits of fields that a declared owner (Terraform, an
+# operator, ESO, GitOps) owns, and deletes of objects a declared owner
+# wholly owns. Scenarios 1-7, 10, 11, 15 and 18.
+package driftguard.policies.owned_fields
+
+import data.driftguard.lib
+
+meta := {
+	"kinds": ["*"],
+	"operations": ["UPDATE", "DELETE"],
+	"description": "Reject hand edits of fields owned by a declared owner, naming the owner and where to change them instead.",
+}
+
+params := object.get(data.driftguard.params, "owned_fields", {})
+
+ignored contains p if some p in object.get(params, "ignoredPaths", [])
+
+deny_delete := object.get(params, "denyDelete", true)
+
+# Secrets synced by an ExternalSecret get the more specific answer of
+# the externalsecret_owned policy.
+handled_elsewhere if {
+	lib.kind == "Secret"
+	lib.externalsecret_ref
+}
+
+deny contains {"field": c.path, "owner": c.owner, "msg": msg} if {
+	input.request.operation == "UPDATE"
+	not handled_elsewhere
+	some c in input.changes
+	c.owner != ""
+	c.owner != input.actor.owner
+	not ignored[c.path]
+	msg := sprintf("%s of %s is owned by %s (%s); %s is not %s's identity%s. Change it in %s instead.", [
+		c.path, lib.object_ref, lib.owner_display(c.owner), via_text(c), lib.actor,
+		lib.owner_display(c.owner), lib.spoof_note(c), lib.owner_source(c.owner),
+	])
+}
+
+deny contains {"field": "(object)", "owner": o.name, "msg": msg} if {
+	input.request.operation == "DELETE"
+	deny_delete
+	not handled_elsewhere
+	o := input.objectOwner
+	o.name != input.actor.owner
+	msg := sprintf("%s is owned by %s (%s); %s may not delete it by hand. Remove it from %s instead.", [
+		lib.object_ref, lib.owner_display(o.name), via_object_text(o), lib.actor, lib.owner_source(o.name),
+	])
+}
+
+via_text(c) := sprintf("managedFields manager %q", [c.managers[0]]) if c.via == "managedFields"
+via_text(c) := "driftguard.io/owner annotation" if c.via == "annotation"
+via_text(c) := sprintf("controlling owner %s %s", [input.owner.reference.kind, input.owner.reference.name]) if c.via == "ownerReference"
+
+via_object_text(o) := "its managedFields" if o.via == "managedFields"
+via_object_text(o) := "driftguard.io/owner annotation" if o.via == "annotation"
+via_object_text(o) := sprintf("controlling owner %s %s", [input.owner.reference.kind, input.owner.reference.name]) if o.via == "ownerReference"

@@ -1,0 +1,61 @@
+# Warns when a change will be reverted by a higher-level owner: the
+# controlling owner's reconciler (Deployment→ReplicaSet, metacontroller
+# parents such as a profile Namespace, ExternalSecret→Secret) or a GitOps
+# controller tracking the object. Scenarios 8 and 9.
+package driftguard.policies.revert_warning
+
+import data.driftguard.lib
+
+meta := {
+	"kinds": ["*"],
+	"operations": ["UPDATE"],
+	"description": "Warn on image changes that the controlling owner or a GitOps controller will revert, naming the owner and the real source.",
+}
+
+# The owner's own identity reconciling is not a hand edit.
+by_owner_identity if {
+	input.actor.owner != ""
+	input.actor.owner == object.get(input.owner, "declared", "")
+}
+
+image_changes contains c if {
+	some c in input.changes
+	lib.image_path(c.path)
+}
+
+warn contains {"field": c.path, "owner": owner_ref, "msg": msg} if {
+	rec := input.owner.reconciler
+	rec.reconciles == true
+	not by_owner_identity
+	some c in image_changes
+	ref := input.owner.reference
+	owner_ref := sprintf("%s/%s", [ref.kind, ref.name])
+	msg := sprintf("%s of %s will be reverted: its controlling owner is %s, reconciled by %s. Change %s instead.", [
+		c.path, lib.object_ref, owner_ref, rec.name, rec.source,
+	])
+}
+
+# Flux: a Kustomization that applies the object reverts it unless
+# reconciliation is disabled on the object.
+warn contains {"field": c.path, "owner": owner_ref, "msg": msg} if {
+	labels := object.get(lib.obj.metadata, "labels", {})
+	name := labels["kustomize.toolkit.fluxcd.io/name"]
+	ns := object.get(labels, "kustomize.toolkit.fluxcd.io/namespace", "flux-system")
+	object.get(object.get(lib.obj.metadata, "annotations", {}), "kustomize.toolkit.fluxcd.io/reconcile", "") != "disabled"
+	input.actor.owner == ""
+	some c in image_changes
+	owner_ref := sprintf("Kustomization/%s", [name])
+	msg := sprintf("%s of %s will be reverted: Flux Kustomization %s/%s applies this object. Change it in that Kustomization's Git source instead.", [c.path, lib.object_ref, ns, name])
+}
+
+# Argo CD: the tracking annotation names the Application; it reverts
+# only with self-heal, which the object does not show, so say so.
+warn contains {"field": c.path, "owner": owner_ref, "msg": msg} if {
+	tid := object.get(object.get(lib.obj.metadata, "annotations", {}), "argocd.argoproj.io/tracking-id", "")
+	tid != ""
+	app := split(tid, ":")[0]
+	input.actor.owner == ""
+	some c in image_changes
+	owner_ref := sprintf("Application/%s", [app])
+	msg := sprintf("%s of %s is tracked by Argo CD Application %s; it shows as OutOfSync and is reverted if self-heal is on. Change it in the Application's Git source instead.", [c.path, lib.object_ref, app])
+}
