@@ -8,11 +8,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/topdown"
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/driftguard/driftguard/internal/config"
@@ -104,10 +104,8 @@ func (e *Engine) decide(ctx context.Context, st *State, req *admissionv1.Admissi
 	if len(ps) == 0 {
 		return d, nil
 	}
-	val, err := ast.InterfaceToValue(in.Doc)
-	if err != nil {
-		return nil, &BadInputError{fmt.Errorf("object cannot be handed to policies: %w", err)}
-	}
+	// Converted lazily: policies pay only for the parts of the object they read.
+	val := ast.LazyObject(in.Doc)
 	cfg := st.Config
 	ctx, cancel := context.WithTimeout(ctx, cfg.EvalTimeout.Duration)
 	defer cancel()
@@ -128,7 +126,7 @@ func (e *Engine) apply(cfg *config.Config, d *Decision, v *Verdict) {
 	if r.Err != nil {
 		v.Decision = "error"
 		reason := "error"
-		if errors.Is(r.Err, context.DeadlineExceeded) || strings.Contains(r.Err.Error(), "context deadline exceeded") {
+		if errors.Is(r.Err, context.DeadlineExceeded) || topdown.IsCancel(r.Err) {
 			reason = "timeout"
 		}
 		if e.Metrics != nil {

@@ -98,16 +98,21 @@ func (d *differ) emit(path []segment, op string) {
 }
 
 func (d *differ) walk(path []segment, field *string, a, b any, root bool) {
+	// A map field added or removed as a whole (e.g. the first annotation of
+	// an object) is walked key by key, so its paths name the leaves just as
+	// when the map exists on both sides; list items stay one change.
+	_, aMap := a.(map[string]any)
+	_, bMap := b.(map[string]any)
 	switch {
 	case a == nil && b == nil:
 		return
 	case a == nil:
-		if !root {
+		if !root && !(field != nil && bMap) {
 			d.emit(path, "add")
 			return
 		}
 	case b == nil:
-		if !root {
+		if !root && !(field != nil && aMap) {
 			d.emit(path, "remove")
 			return
 		}

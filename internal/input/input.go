@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 
+	gojson "github.com/goccy/go-json"
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/driftguard/driftguard/internal/config"
@@ -161,7 +162,8 @@ func decodeObject(raw []byte) (map[string]any, error) {
 		return nil, nil
 	}
 	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
+	// goccy/go-json decodes to interfaces about 3x faster than encoding/json.
+	if err := gojson.Unmarshal(raw, &m); err != nil {
 		return nil, fmt.Errorf("not a JSON object: %w", err)
 	}
 	return m, nil

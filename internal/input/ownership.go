@@ -2,10 +2,10 @@ package input
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 
+	gojson "github.com/goccy/go-json"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
@@ -31,7 +31,7 @@ func ParseManagedFields(raw []byte) ([]ManagedSet, error) {
 			ManagedFields []metav1.ManagedFieldsEntry `json:"managedFields"`
 		} `json:"metadata"`
 	}
-	if err := json.Unmarshal(raw, &obj); err != nil {
+	if err := gojson.Unmarshal(raw, &obj); err != nil {
 		return nil, fmt.Errorf("managedFields: %w", err)
 	}
 	entries := obj.Metadata.ManagedFields
