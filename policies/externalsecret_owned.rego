@@ -11,12 +11,20 @@ meta := {
 	"description": "Reject hand edits of Secrets synced by an ExternalSecret; the value belongs in the parameter store.",
 }
 
-data_change(c) if startswith(c.path, "data")
-data_change(c) if startswith(c.path, "stringData")
-data_change(c) if c.path == "type"
+data_change(c) if lib.secret_data_path(c.path)
 
-# The Secret's keys are named, never their values.
-key_of(c) := trim_prefix(trim_prefix(trim_prefix(c.path, "data."), "stringData."), "data")
+# The Secret's keys are named, never their values: data.KEY or
+# data[KEY.WITH.DOTS] names KEY; "data" (the whole map) and "type" name
+# themselves.
+key_of(c) := k if {
+	some prefix in ["data.", "stringData."]
+	startswith(c.path, prefix)
+	k := trim_prefix(c.path, prefix)
+} else := k if {
+	some prefix in ["data[", "stringData["]
+	startswith(c.path, prefix)
+	k := trim_suffix(trim_prefix(c.path, prefix), "]")
+} else := c.path
 
 is_owner_identity if input.actor.owner == input.owner.declared
 

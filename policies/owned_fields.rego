@@ -17,17 +17,22 @@ ignored contains p if some p in object.get(params, "ignoredPaths", [])
 
 deny_delete := object.get(params, "denyDelete", true)
 
-# Secrets synced by an ExternalSecret get the more specific answer of
-# the externalsecret_owned policy.
-handled_elsewhere if {
+# Secrets synced by an ExternalSecret: their data gets the more specific
+# answer of the externalsecret_owned policy (other owned fields stay here).
+synced_secret if {
 	lib.kind == "Secret"
 	lib.externalsecret_ref
 }
 
+handled_elsewhere(c) if {
+	synced_secret
+	lib.secret_data_path(c.path)
+}
+
 deny contains {"field": c.path, "owner": c.owner, "msg": msg} if {
 	input.request.operation == "UPDATE"
-	not handled_elsewhere
 	some c in input.changes
+	not handled_elsewhere(c)
 	c.owner != ""
 	c.owner != input.actor.owner
 	not ignored[c.path]
@@ -40,7 +45,7 @@ deny contains {"field": c.path, "owner": c.owner, "msg": msg} if {
 deny contains {"field": "(object)", "owner": o.name, "msg": msg} if {
 	input.request.operation == "DELETE"
 	deny_delete
-	not handled_elsewhere
+	not synced_secret
 	o := input.objectOwner
 	o.name != input.actor.owner
 	msg := sprintf("%s is owned by %s (%s); %s may not delete it by hand. Remove it from %s instead.", [
@@ -50,8 +55,10 @@ deny contains {"field": "(object)", "owner": o.name, "msg": msg} if {
 
 via_text(c) := sprintf("managedFields manager %q", [c.managers[0]]) if c.via == "managedFields"
 via_text(c) := "driftguard.io/owner annotation" if c.via == "annotation"
+via_text(c) := c.via if not c.via in {"managedFields", "annotation", "ownerReference"}
 via_text(c) := sprintf("controlling owner %s %s", [input.owner.reference.kind, input.owner.reference.name]) if c.via == "ownerReference"
 
 via_object_text(o) := "its managedFields" if o.via == "managedFields"
 via_object_text(o) := "driftguard.io/owner annotation" if o.via == "annotation"
+via_object_text(o) := o.via if not o.via in {"managedFields", "annotation", "ownerReference"}
 via_object_text(o) := sprintf("controlling owner %s %s", [input.owner.reference.kind, input.owner.reference.name]) if o.via == "ownerReference"

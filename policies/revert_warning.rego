@@ -12,10 +12,15 @@ meta := {
 	"description": "Warn on image changes that the controlling owner or a GitOps controller will revert, naming the owner and the real source.",
 }
 
-# The owner's own identity reconciling is not a hand edit.
-by_owner_identity if {
+# Warnings are for hand edits: people, and declared owners (e.g. the
+# Terraform runner) writing an object some other owner reconciles.
+# Controllers reconciling, including the owner's own identity, are not told.
+hand_edit if input.actor.person
+
+hand_edit if {
+	not input.actor.person
 	input.actor.owner != ""
-	input.actor.owner == object.get(input.owner, "declared", "")
+	input.actor.owner != object.get(input.owner, "declared", "")
 }
 
 image_changes contains c if {
@@ -26,7 +31,7 @@ image_changes contains c if {
 warn contains {"field": c.path, "owner": owner_ref, "msg": msg} if {
 	rec := input.owner.reconciler
 	rec.reconciles == true
-	not by_owner_identity
+	hand_edit
 	some c in image_changes
 	ref := input.owner.reference
 	owner_ref := sprintf("%s/%s", [ref.kind, ref.name])
@@ -38,11 +43,11 @@ warn contains {"field": c.path, "owner": owner_ref, "msg": msg} if {
 # Flux: a Kustomization that applies the object reverts it unless
 # reconciliation is disabled on the object.
 warn contains {"field": c.path, "owner": owner_ref, "msg": msg} if {
-	labels := object.get(lib.obj.metadata, "labels", {})
+	labels := lib.labels
 	name := labels["kustomize.toolkit.fluxcd.io/name"]
 	ns := object.get(labels, "kustomize.toolkit.fluxcd.io/namespace", "flux-system")
-	object.get(object.get(lib.obj.metadata, "annotations", {}), "kustomize.toolkit.fluxcd.io/reconcile", "") != "disabled"
-	input.actor.owner == ""
+	object.get(lib.annotations, "kustomize.toolkit.fluxcd.io/reconcile", "") != "disabled"
+	hand_edit
 	some c in image_changes
 	owner_ref := sprintf("Kustomization/%s", [name])
 	msg := sprintf("%s of %s will be reverted: Flux Kustomization %s/%s applies this object. Change it in that Kustomization's Git source instead.", [c.path, lib.object_ref, ns, name])
@@ -51,10 +56,10 @@ warn contains {"field": c.path, "owner": owner_ref, "msg": msg} if {
 # Argo CD: the tracking annotation names the Application; it reverts
 # only with self-heal, which the object does not show, so say so.
 warn contains {"field": c.path, "owner": owner_ref, "msg": msg} if {
-	tid := object.get(object.get(lib.obj.metadata, "annotations", {}), "argocd.argoproj.io/tracking-id", "")
+	tid := object.get(lib.annotations, "argocd.argoproj.io/tracking-id", "")
 	tid != ""
 	app := split(tid, ":")[0]
-	input.actor.owner == ""
+	hand_edit
 	some c in image_changes
 	owner_ref := sprintf("Application/%s", [app])
 	msg := sprintf("%s of %s is tracked by Argo CD Application %s; it shows as OutOfSync and is reverted if self-heal is on. Change it in the Application's Git source instead.", [c.path, lib.object_ref, app])

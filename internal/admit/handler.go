@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	gojson "github.com/goccy/go-json"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -198,7 +199,7 @@ func (h *HTTPHandler) read(r *http.Request) (*admissionv1.AdmissionReview, *http
 		return nil, &httpError{http.StatusBadRequest, "malformed", "request body is empty; expected an admission.k8s.io/v1 AdmissionReview"}
 	}
 	review := &admissionv1.AdmissionReview{}
-	if err := json.Unmarshal(body, review); err != nil {
+	if err := gojson.Unmarshal(body, review); err != nil {
 		return nil, &httpError{http.StatusBadRequest, "malformed", "request body is not an AdmissionReview: " + err.Error()}
 	}
 	if review.APIVersion != "admission.k8s.io/v1" || review.Kind != "AdmissionReview" {

@@ -151,6 +151,9 @@ type Duration struct{ time.Duration }
 
 // UnmarshalJSON reads a Go duration string.
 func (d *Duration) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil // like every other field: empty means the default
+	}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("duration must be a string like \"2s\": %w", err)
@@ -236,6 +239,8 @@ func (c *Config) applyDefaults() {
 
 var (
 	nameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+	// service account names are DNS subdomains
+	saNameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$`)
 	// policy names are Rego package path segments
 	policyRe = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 )
@@ -280,7 +285,7 @@ func (c *Config) Validate() error {
 			managers[m] = o.Name
 		}
 		for j, sa := range o.Identities.ServiceAccounts {
-			if ns, n, ok := strings.Cut(sa, "/"); !ok || ns == "" || n == "" {
+			if ns, n, ok := strings.Cut(sa, "/"); !ok || !nameRe.MatchString(ns) || !saNameRe.MatchString(n) {
 				bad("%s.identities.serviceAccounts[%d]: %q must be namespace/name", at, j, sa)
 			}
 		}

@@ -66,29 +66,49 @@ var bookkeeping = map[string]bool{
 // Maps are compared key by key, keyed lists item by item (by merge key),
 // everything else as a value.
 func Diff(oldObj, newObj map[string]any) []Change {
-	d := differ{}
-	d.walk(nil, nil, oldObj, newObj, true)
+	d := differ{path: make([]segment, 0, 16)}
+	d.walkMap(nil, oldObj, newObj)
 	sort.Slice(d.out, func(i, j int) bool { return d.out[i].Path < d.out[j].Path })
 	return d.out
 }
 
-type differ struct{ out []Change }
-
-type segment struct {
-	text string // already formatted, including the leading "." or "["
-	pe   fieldpath.PathElement
+type differ struct {
+	out  []Change
+	path []segment
 }
 
-func (d *differ) emit(path []segment, op string) {
+// segment is one step of the path being walked. Texts and
+// structured-merge-diff elements are made only for emitted changes.
+type segment struct {
+	field string         // map key
+	keys  []string       // merge keys of a keyed list item
+	item  map[string]any // the keyed list item
+	value any            // a scalar set member
+	kind  byte           // 'f' field, 'k' keyed item, 'v' set value
+}
+
+func (d *differ) emit(op string) {
 	var b strings.Builder
-	fp := make(fieldpath.Path, len(path))
-	for i, s := range path {
-		if i == 0 {
-			b.WriteString(strings.TrimPrefix(s.text, "."))
-		} else {
-			b.WriteString(s.text)
+	fp := make(fieldpath.Path, len(d.path))
+	for i, s := range d.path {
+		switch s.kind {
+		case 'f':
+			t := fieldText(s.field)
+			if i == 0 {
+				t = strings.TrimPrefix(t, ".")
+			}
+			b.WriteString(t)
+			name := s.field
+			fp[i] = fieldpath.PathElement{FieldName: &name}
+		case 'k':
+			text, fl := itemKey(s.keys, s.item)
+			b.WriteString("[" + text + "]")
+			fp[i] = fieldpath.PathElement{Key: &fl}
+		case 'v':
+			b.WriteString("[" + scalarText(s.value) + "]")
+			v := value.NewValueInterface(s.value)
+			fp[i] = fieldpath.PathElement{Value: &v}
 		}
-		fp[i] = s.pe
 	}
 	p := b.String()
 	if bookkeeping[p] {
@@ -97,60 +117,102 @@ func (d *differ) emit(path []segment, op string) {
 	d.out = append(d.out, Change{Path: p, Op: op, fp: fp})
 }
 
-func (d *differ) walk(path []segment, field *string, a, b any, root bool) {
-	// A map field added or removed as a whole (e.g. the first annotation of
-	// an object) is walked key by key, so its paths name the leaves just as
-	// when the map exists on both sides; list items stay one change.
-	_, aMap := a.(map[string]any)
-	_, bMap := b.(map[string]any)
+func (d *differ) push(s segment) { d.path = append(d.path, s) }
+func (d *differ) pop()           { d.path = d.path[:len(d.path)-1] }
+
+func (d *differ) walkMap(field *string, am, bm map[string]any) {
+	for k, av := range am {
+		d.push(segment{kind: 'f', field: k})
+		bv, ok := bm[k]
+		if !ok {
+			bv = nil
+		}
+		d.walk(k, av, bv)
+		d.pop()
+	}
+	for k, bv := range bm {
+		if _, ok := am[k]; ok {
+			continue
+		}
+		d.push(segment{kind: 'f', field: k})
+		d.walk(k, nil, bv)
+		d.pop()
+	}
+}
+
+// walk compares two values found under map key field ("" for list items).
+func (d *differ) walk(field string, a, b any) {
+	// An added or removed map is reported key by key, so each leaf can be
+	// named (and ignored or attributed) on its own; an empty map and an
+	// absent one are the same.
+	am, aIsMap := a.(map[string]any)
+	bm, bIsMap := b.(map[string]any)
 	switch {
 	case a == nil && b == nil:
 		return
+	case a == nil && bIsMap, b == nil && aIsMap:
+		d.walkMap(nil, am, bm)
+		return
 	case a == nil:
-		if !root && !(field != nil && bMap) {
-			d.emit(path, "add")
-			return
-		}
+		d.emit("add")
+		return
 	case b == nil:
-		if !root && !(field != nil && aMap) {
-			d.emit(path, "remove")
-			return
-		}
-	}
-	am, aok := a.(map[string]any)
-	bm, bok := b.(map[string]any)
-	if (aok || a == nil) && (bok || b == nil) && (aok || bok) {
-		keys := make([]string, 0, len(am)+len(bm))
-		for k := range am {
-			keys = append(keys, k)
-		}
-		for k := range bm {
-			if _, ok := am[k]; !ok {
-				keys = append(keys, k)
-			}
-		}
-		for _, k := range keys {
-			name := k
-			d.walk(append(path, segment{text: fieldText(k), pe: fieldpath.PathElement{FieldName: &name}}), &name, am[k], bm[k], false)
-		}
+		d.emit("remove")
 		return
 	}
-	al, alok := a.([]any)
-	bl, blok := b.([]any)
-	if alok && blok && field != nil {
-		if keys, ok := keyedList(*field, al, bl); ok {
-			d.walkKeyed(path, keys, al, bl)
+	switch av := a.(type) {
+	case map[string]any:
+		if bv, ok := b.(map[string]any); ok {
+			d.walkMap(&field, av, bv)
 			return
 		}
-		if setLists[*field] {
-			d.walkSet(path, al, bl)
+	case []any:
+		bv, ok := b.([]any)
+		if !ok {
+			break
+		}
+		if field != "" {
+			if keys, ok := keyedList(field, av, bv); ok {
+				d.walkKeyed(keys, av, bv)
+				return
+			}
+			if setLists[field] {
+				d.walkSet(av, bv)
+				return
+			}
+		}
+		if !equal(av, bv) {
+			d.emit("replace")
+		}
+		return
+	case string:
+		if bv, ok := b.(string); ok {
+			if av != bv {
+				d.emit("replace")
+			}
+			return
+		}
+	case float64:
+		if bv, ok := b.(float64); ok {
+			if av != bv {
+				d.emit("replace")
+			}
+			return
+		}
+	case bool:
+		if bv, ok := b.(bool); ok {
+			if av != bv {
+				d.emit("replace")
+			}
 			return
 		}
 	}
-	if !reflect.DeepEqual(a, b) {
-		d.emit(path, "replace")
+	if !equal(a, b) {
+		d.emit("replace")
 	}
 }
+
+func equal(a, b any) bool { return reflect.DeepEqual(a, b) }
 
 // keyedList reports the merge keys of a list when every item carries them.
 func keyedList(field string, lists ...[]any) ([]string, bool) {
@@ -179,6 +241,12 @@ func keyedList(field string, lists ...[]any) ([]string, bool) {
 			if _, ok := m[keys[0]]; !ok {
 				return nil, false
 			}
+			for _, k := range keys {
+				switch m[k].(type) {
+				case map[string]any, []any:
+					return nil, false // merge keys are scalars
+				}
+			}
 		}
 	}
 	return keys, true
@@ -202,54 +270,57 @@ func itemKey(keys []string, item map[string]any) (string, value.FieldList) {
 	return strings.Join(parts, ","), fl
 }
 
-func (d *differ) walkKeyed(path []segment, keys []string, al, bl []any) {
-	type entry struct {
-		item map[string]any
-		fl   value.FieldList
+// sameKey reports whether two list items have the same merge key.
+func sameKey(keys []string, a, b map[string]any) bool {
+	for _, k := range keys {
+		av, bv := a[k], b[k]
+		if av != bv { // merge keys are scalars
+			return false
+		}
 	}
-	index := func(l []any) (map[string]entry, []string) {
-		m := make(map[string]entry, len(l))
-		order := make([]string, 0, len(l))
-		for _, it := range l {
-			im := it.(map[string]any)
-			k, fl := itemKey(keys, im)
-			if _, dup := m[k]; !dup {
-				order = append(order, k)
-			}
-			m[k] = entry{im, fl}
+	return true
+}
+
+func findItem(keys []string, l []any, item map[string]any, hint int) map[string]any {
+	if hint < len(l) {
+		if m := l[hint].(map[string]any); sameKey(keys, m, item) {
+			return m
 		}
-		return m, order
 	}
-	am, aorder := index(al)
-	bm, border := index(bl)
-	seen := make(map[string]bool, len(aorder)+len(border))
-	for _, k := range append(aorder, border...) {
-		if seen[k] {
-			continue
+	for _, it := range l {
+		if m := it.(map[string]any); sameKey(keys, m, item) {
+			return m
 		}
-		seen[k] = true
-		ae, aok := am[k]
-		be, bok := bm[k]
-		fl := be.fl
-		if !bok {
-			fl = ae.fl
+	}
+	return nil
+}
+
+func (d *differ) walkKeyed(keys []string, al, bl []any) {
+	for i, it := range al {
+		a := it.(map[string]any)
+		b := findItem(keys, bl, a, i)
+		d.push(segment{kind: 'k', keys: keys, item: a})
+		if b == nil {
+			d.emit("remove")
+		} else {
+			d.walkMap(nil, a, b)
 		}
-		seg := segment{text: "[" + k + "]", pe: fieldpath.PathElement{Key: &fl}}
-		var a, b any
-		if aok {
-			a = ae.item
+		d.pop()
+	}
+	for i, it := range bl {
+		b := it.(map[string]any)
+		if findItem(keys, al, b, i) == nil {
+			d.push(segment{kind: 'k', keys: keys, item: b})
+			d.emit("add")
+			d.pop()
 		}
-		if bok {
-			b = be.item
-		}
-		d.walk(append(path, seg), nil, a, b, false)
 	}
 }
 
-func (d *differ) walkSet(path []segment, al, bl []any) {
+func (d *differ) walkSet(al, bl []any) {
 	in := func(l []any, v any) bool {
 		for _, x := range l {
-			if reflect.DeepEqual(x, v) {
+			if equal(x, v) {
 				return true
 			}
 		}
@@ -257,14 +328,16 @@ func (d *differ) walkSet(path []segment, al, bl []any) {
 	}
 	for _, v := range al {
 		if !in(bl, v) {
-			vv := value.NewValueInterface(v)
-			d.emit(append(path, segment{text: "[" + scalarText(v) + "]", pe: fieldpath.PathElement{Value: &vv}}), "remove")
+			d.push(segment{kind: 'v', value: v})
+			d.emit("remove")
+			d.pop()
 		}
 	}
 	for _, v := range bl {
 		if !in(al, v) {
-			vv := value.NewValueInterface(v)
-			d.emit(append(path, segment{text: "[" + scalarText(v) + "]", pe: fieldpath.PathElement{Value: &vv}}), "add")
+			d.push(segment{kind: 'v', value: v})
+			d.emit("add")
+			d.pop()
 		}
 	}
 }

@@ -185,6 +185,26 @@ func TestDiff(t *testing.T) {
 			want: []string{"replace spec.containers"},
 		},
 		{
+			// CRDs may use these field names with any content; the diff
+			// must not panic on non-scalar merge keys.
+			name: "non-scalar merge key makes the list atomic",
+			old:  `{"spec":{"containers":[{"name":{"a":1},"image":"x"}],"ports":[{"port":{"number":80}}],"env":[{"name":["x"]}]}}`,
+			new:  `{"spec":{"containers":[{"name":{"a":1},"image":"y"}],"ports":[{"port":{"number":81}}],"env":[{"name":["y"]}]}}`,
+			want: []string{"replace spec.containers", "replace spec.env", "replace spec.ports"},
+		},
+		{
+			name: "duplicate merge keys do not panic",
+			old:  `{"spec":{"containers":[{"name":"a","image":"1"},{"name":"a","image":"2"}]}}`,
+			new:  `{"spec":{"containers":[{"name":"a","image":"1"},{"name":"a","image":"2"}]}}`,
+			want: []string{},
+		},
+		{
+			name: "boolean and null merge keys",
+			old:  `{"spec":{"conditions":[{"type":true,"status":"a"},{"type":null,"status":"b"}]}}`,
+			new:  `{"spec":{"conditions":[{"type":true,"status":"c"},{"type":null,"status":"b"}]}}`,
+			want: []string{"replace spec.conditions[true].status"},
+		},
+		{
 			name: "finalizers are a set",
 			old:  `{"metadata":{"finalizers":["a","b"]}}`,
 			new:  `{"metadata":{"finalizers":["c","b","a"]}}`,

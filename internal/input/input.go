@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	gojson "github.com/goccy/go-json"
@@ -37,6 +38,15 @@ type Builder struct {
 	exemptGroups map[string]bool
 	breakGlass   map[string]bool
 	parents      ParentLookup
+	managed      *managedCache
+}
+
+// WithoutCache turns off the managedFields cache (benchmarks of cold
+// requests use it).
+func (b *Builder) WithoutCache() *Builder {
+	c := *b
+	c.managed = nil
+	return &c
 }
 
 // NewBuilder indexes the config for fast lookups.
@@ -54,6 +64,7 @@ func NewBuilder(cfg *config.Config, parents ParentLookup) *Builder {
 		exemptGroups: set(cfg.Exempt.Groups),
 		breakGlass:   set(cfg.BreakGlass.Groups),
 		parents:      parents,
+		managed:      newManagedCache(1024),
 	}
 	for _, o := range cfg.Owners {
 		for _, m := range o.Managers {
@@ -121,10 +132,11 @@ type Actor struct {
 func (b *Builder) Build(ctx context.Context, req *admissionv1.AdmissionRequest) (*Input, error) {
 	in := &Input{Request: req}
 	var err error
-	if in.Object, err = decodeObject(req.Object.Raw); err != nil {
+	var newMF, oldMF []byte
+	if in.Object, newMF, err = DecodeObject(req.Object.Raw); err != nil {
 		return nil, fmt.Errorf("request.object: %w", err)
 	}
-	if in.OldObject, err = decodeObject(req.OldObject.Raw); err != nil {
+	if in.OldObject, oldMF, err = DecodeObject(req.OldObject.Raw); err != nil {
 		return nil, fmt.Errorf("request.oldObject: %w", err)
 	}
 	in.Actor = b.actor(req, in.Object)
@@ -132,16 +144,15 @@ func (b *Builder) Build(ctx context.Context, req *admissionv1.AdmissionRequest) 
 
 	// The object as it was (UPDATE, DELETE) carries the ownership that counts.
 	ref := in.OldObject
-	refRaw := req.OldObject.Raw
+	refMF := oldMF
 	if ref == nil {
-		ref, refRaw = in.Object, req.Object.Raw
+		ref, refMF = in.Object, newMF
 	}
-	var managed []ManagedSet
+	var managed *managedInfo
 	if ref != nil && in.Exempt == "" {
-		var merr error
-		managed, merr = ParseManagedFields(refRaw)
-		if merr != nil {
-			in.Notes = append(in.Notes, merr.Error())
+		managed = b.managedFields(ref, refMF)
+		if managed.declErr != nil {
+			in.Notes = append(in.Notes, managed.declErr.Error())
 		}
 	}
 	ctrl := controllerRef(ref)
@@ -150,23 +161,78 @@ func (b *Builder) Build(ctx context.Context, req *admissionv1.AdmissionRequest) 
 	if req.Operation == admissionv1.Update && in.Exempt == "" {
 		in.Changes = Diff(in.OldObject, in.Object)
 		for i := range in.Changes {
-			b.attribute(&in.Changes[i], managed, in.ObjectOwner, in.ObjectVia)
+			b.attribute(in, &in.Changes[i], managed)
 		}
 	}
 	in.Doc = b.doc(ctx, in, ctrl)
 	return in, nil
 }
 
-func decodeObject(raw []byte) (map[string]any, error) {
+// managedFields returns the object's parsed managedFields (see
+// managedInfo), from the cache when the same stored object was seen.
+func (b *Builder) managedFields(obj map[string]any, raw []byte) *managedInfo {
+	md, _ := obj["metadata"].(map[string]any)
+	uid, _ := md["uid"].(string)
+	rv, _ := md["resourceVersion"].(string)
+	key := ""
+	if uid != "" && rv != "" {
+		key = uid + "/" + rv
+	}
+	if m := b.managed.get(key); m != nil {
+		return m
+	}
+	keep := func(manager, sub string) bool {
+		_, declared := b.managerOwner[manager]
+		return declared && sub == ""
+	}
+	m := &managedInfo{raw: raw, keep: keep}
+	m.declared, m.declErr = parseManagedFields(raw, keep)
+	b.managed.put(key, m)
+	return m
+}
+
+// DecodeObject decodes an object for policies, leaving out
+// metadata.managedFields, whose raw JSON it returns separately: ownership
+// reaches policies through changes, and managedFields is often half of an
+// object's bytes and most of its decoding cost.
+func DecodeObject(raw []byte) (obj map[string]any, managedFields []byte, err error) {
 	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
+		return nil, nil, nil
 	}
-	var m map[string]any
-	// goccy/go-json decodes to interfaces about 3x faster than encoding/json.
-	if err := gojson.Unmarshal(raw, &m); err != nil {
-		return nil, fmt.Errorf("not a JSON object: %w", err)
+	var top map[string]gojson.RawMessage
+	if err := gojson.Unmarshal(raw, &top); err != nil {
+		return nil, nil, fmt.Errorf("not a JSON object: %w", err)
 	}
-	return m, nil
+	obj = make(map[string]any, len(top))
+	for k, v := range top {
+		if k == "metadata" {
+			var md map[string]gojson.RawMessage
+			if err := gojson.Unmarshal(v, &md); err != nil {
+				return nil, nil, fmt.Errorf("metadata is not a JSON object: %w", err)
+			}
+			mm := make(map[string]any, len(md))
+			for mk, mv := range md {
+				if mk == "managedFields" {
+					managedFields = mv
+					continue
+				}
+				var x any
+				// goccy/go-json decodes to interfaces about 3x faster than encoding/json.
+				if err := gojson.Unmarshal(mv, &x); err != nil {
+					return nil, nil, fmt.Errorf("metadata.%s: %w", mk, err)
+				}
+				mm[mk] = x
+			}
+			obj[k] = mm
+			continue
+		}
+		var x any
+		if err := gojson.Unmarshal(v, &x); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", k, err)
+		}
+		obj[k] = x
+	}
+	return obj, managedFields, nil
 }
 
 func (b *Builder) actor(req *admissionv1.AdmissionRequest, obj map[string]any) Actor {
@@ -259,7 +325,7 @@ func controllerRef(obj map[string]any) *ownerRef {
 	return nil
 }
 
-func (b *Builder) objectOwner(obj map[string]any, ctrl *ownerRef, managed []ManagedSet) (string, string) {
+func (b *Builder) objectOwner(obj map[string]any, ctrl *ownerRef, managed *managedInfo) (string, string) {
 	if obj == nil {
 		return "", ""
 	}
@@ -271,9 +337,11 @@ func (b *Builder) objectOwner(obj map[string]any, ctrl *ownerRef, managed []Mana
 			return o, "ownerReference"
 		}
 	}
-	for _, m := range managed {
-		if o, ok := b.managerOwner[m.Manager]; ok && m.Subresource == "" && OwnsOutsideMetadata(m.Set) {
-			return o, "managedFields"
+	if managed != nil {
+		for _, m := range managed.declared {
+			if OwnsOutsideMetadata(m.Set) {
+				return b.managerOwner[m.Manager], "managedFields"
+			}
 		}
 	}
 	return "", ""
@@ -281,23 +349,33 @@ func (b *Builder) objectOwner(obj map[string]any, ctrl *ownerRef, managed []Mana
 
 // attribute finds who owns a changed field: a declared owner's manager in
 // managedFields first, then the object's declared owner (annotation or
-// ownerReference) for everything outside metadata.
-func (b *Builder) attribute(c *Change, managed []ManagedSet, objOwner, objVia string) {
-	for _, m := range managed {
-		if m.Subresource != "" {
-			continue
+// ownerReference) for everything outside metadata. Managers lists the
+// declared managers that own the path or, when none does, every manager
+// that does.
+func (b *Builder) attribute(in *Input, c *Change, managed *managedInfo) {
+	if managed != nil {
+		for _, m := range managed.declared {
+			if Owns(m.Set, c.fp) {
+				c.Managers = append(c.Managers, m.Manager)
+				if c.Owner == "" {
+					c.Owner, c.Via = b.managerOwner[m.Manager], "managedFields"
+				}
+			}
 		}
-		if Owns(m.Set, c.fp) {
-			c.Managers = append(c.Managers, m.Manager)
-			if c.Owner == "" {
-				if o, ok := b.managerOwner[m.Manager]; ok {
-					c.Owner, c.Via = o, "managedFields"
+		if c.Owner == "" {
+			others, err := managed.rest()
+			if err != nil && !slices.Contains(in.Notes, err.Error()) {
+				in.Notes = append(in.Notes, err.Error())
+			}
+			for _, m := range others {
+				if Owns(m.Set, c.fp) {
+					c.Managers = append(c.Managers, m.Manager)
 				}
 			}
 		}
 	}
-	if c.Owner == "" && objOwner != "" && objVia != "managedFields" && !strings.HasPrefix(c.Path, "metadata.") && !strings.HasPrefix(c.Path, "status") {
-		c.Owner, c.Via = objOwner, objVia
+	if c.Owner == "" && in.ObjectOwner != "" && in.ObjectVia != "managedFields" && !strings.HasPrefix(c.Path, "metadata.") && !strings.HasPrefix(c.Path, "status") {
+		c.Owner, c.Via = in.ObjectOwner, in.ObjectVia
 	}
 }
 

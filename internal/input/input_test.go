@@ -135,7 +135,7 @@ owners:
 	}{
 		{name: "terraform runner by service account", user: terraform, groups: []string{"system:serviceaccounts"}, wantOwner: "terraform", wantSA: "infra/terraform"},
 		{name: "ESO by service account", user: eso, wantOwner: "external-secrets", wantSA: "external-secrets/external-secrets"},
-		{name: "profile controller by service account", user: profile, wantOwner: "profile-controller", wantSA: "kubeflow/profile-controller"},
+		{name: "a reconciler's service account that is no declared identity", user: profile, wantSA: "kubeflow/profile-controller"},
 		{name: "same SA name in another namespace is not the owner", user: "system:serviceaccount:tenant-a:terraform", wantSA: "tenant-a/terraform"},
 		{name: "person with fieldManager Terraform is not terraform", user: alice, groups: []string{"devs"}, fieldManager: "Terraform", wantPerson: true},
 		{name: "person", user: alice, groups: []string{"devs", "system:authenticated"}, wantPerson: true},
@@ -308,9 +308,9 @@ func TestObjectOwner(t *testing.T) {
 		},
 		{
 			name: "annotation wins over managedFields", gvk: deploymentGVK,
-			old:   deployment(`,"annotations":{"driftguard.io/owner":"profile-controller"}`+terraformManaged, "", img1, ""),
-			obj:   deployment(`,"annotations":{"driftguard.io/owner":"profile-controller"}`, "", img2, ""),
-			owner: "profile-controller", via: "annotation",
+			old:   deployment(`,"annotations":{"driftguard.io/owner":"external-secrets"}`+terraformManaged, "", img1, ""),
+			obj:   deployment(`,"annotations":{"driftguard.io/owner":"external-secrets"}`, "", img2, ""),
+			owner: "external-secrets", via: "annotation",
 		},
 		{
 			name: "annotation added in the request does not count (old object decides)", gvk: deploymentGVK,
@@ -369,11 +369,25 @@ type wantChange struct {
 	managers             []string
 }
 
+// checkChanges compares changes; of their managers only those of declared
+// owners are compared (the builder may skip parsing the others).
 func checkChanges(t *testing.T, in *Input, want []wantChange) {
 	t.Helper()
+	declared := map[string]bool{}
+	for _, o := range config.Default().Owners {
+		for _, m := range o.Managers {
+			declared[m] = true
+		}
+	}
 	var got []wantChange
 	for _, c := range in.Changes {
-		got = append(got, wantChange{c.Path, c.Op, c.Owner, c.Via, c.Managers})
+		var ms []string
+		for _, m := range c.Managers {
+			if declared[m] {
+				ms = append(ms, m)
+			}
+		}
+		got = append(got, wantChange{c.Path, c.Op, c.Owner, c.Via, ms})
 	}
 	norm := func(xs []wantChange) {
 		for i := range xs {
@@ -444,11 +458,11 @@ func TestChangeAttribution(t *testing.T) {
 			want: []wantChange{{"spec.template.spec.containers[api].env", "remove", "terraform", "managedFields", []string{"Terraform"}}},
 		},
 		{
-			name: "field owned by an undeclared manager lists the manager, no owner",
+			name: "field owned by an undeclared manager has no owner",
 			gvk:  deploymentGVK, user: alice,
 			old:  deployment(`,"managedFields":[`+kubectlEdit+`]`, "", img1, `{"name":"DEBUG","value":"1"}`),
 			obj:  deployment("", "", img1, `{"name":"DEBUG","value":"0"}`),
-			want: []wantChange{{"spec.template.spec.containers[api].env[DEBUG].value", "replace", "", "", []string{"kubectl-edit"}}},
+			want: []wantChange{{"spec.template.spec.containers[api].env[DEBUG].value", "replace", "", "", nil}},
 		},
 		{
 			name: "scenario 6: rollout restart is unowned",
@@ -467,8 +481,8 @@ func TestChangeAttribution(t *testing.T) {
 		{
 			name: "annotation-declared owner covers spec, not metadata",
 			gvk:  deploymentGVK, user: alice,
-			old:  deployment(`,"annotations":{"driftguard.io/owner":"terraform"}`, "", img1, ""),
-			obj:  deployment(`,"annotations":{"driftguard.io/owner":"terraform","note":"x"},"labels":{"team":"a"}`, `,"annotations":{"kubectl.kubernetes.io/restartedAt":"t"}`, img2, ""),
+			old: deployment(`,"annotations":{"driftguard.io/owner":"terraform"}`, "", img1, ""),
+			obj: deployment(`,"annotations":{"driftguard.io/owner":"terraform","note":"x"},"labels":{"team":"a"}`, `,"annotations":{"kubectl.kubernetes.io/restartedAt":"t"}`, img2, ""),
 			want: []wantChange{
 				{"metadata.annotations.note", "add", "", "", nil},
 				{"metadata.labels.team", "add", "", "", nil},
@@ -745,8 +759,8 @@ func TestDocShape(t *testing.T) {
 		t.Errorf("actor.groups %v", g)
 	}
 	owners := doc["owners"].(map[string]any)
-	if got := keys(owners); !reflect.DeepEqual(got, []string{"external-secrets", "profile-controller", "terraform"}) {
-		t.Errorf("owners %q", got)
+	if len(owners) != len(config.Default().Owners) || owners["terraform"] == nil || owners["external-secrets"] == nil {
+		t.Errorf("owners %q, want every declared owner", keys(owners))
 	}
 	esoOwner := owners["external-secrets"].(map[string]any)
 	if esoOwner["display"] != "External Secrets Operator" {
@@ -878,7 +892,7 @@ func TestMalformedManagedFieldsIsANote(t *testing.T) {
 		},
 		{
 			name: "one bad entry keeps the good ones",
-			managed: `,"managedFields":[{"manager":"broken","operation":"Update","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"k:not-json":{}}}},` +
+			managed: `,"managedFields":[{"manager":"hashicorp","operation":"Update","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"k:not-json":{}}}},` +
 				`{"manager":"Terraform","operation":"Apply","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"api\"}":{".":{},"f:image":{}}}}}}}}]`,
 			owner: "terraform",
 		},
@@ -925,6 +939,72 @@ func TestBuilderConcurrent(t *testing.T) {
 			for j := 0; j < 20; j++ {
 				if _, err := b.Build(context.Background(), r.build()); err != nil {
 					t.Error(err)
+					return
+				}
+			}
+		}(i)
+	}
+	wg.Wait()
+}
+
+// Parsed managedFields may be reused for the same stored object (uid and
+// resourceVersion); the answer must not change, notes included.
+func TestBuildRepeatedAndUncached(t *testing.T) {
+	withRV := func(managed string) string {
+		return deployment(`,"resourceVersion":"42"`+managed, "", img1, logLevel)
+	}
+	bad := `,"managedFields":[{"manager":"terraform","operation":"Update","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"k:not-json":{}}}},` +
+		`{"manager":"Terraform","operation":"Apply","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"api\"}":{".":{},"f:image":{}}}}}}}}]`
+	for _, tc := range []struct {
+		name    string
+		old     string
+		notes   bool
+		imageBy string
+	}{
+		{"terraform managed", withRV(terraformManaged), false, "terraform"},
+		{"malformed entry", withRV(bad), true, "terraform"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := defaultBuilder(nil)
+			r := request{gvk: deploymentGVK, ns: "tenant-a", name: "api", user: alice, old: tc.old, obj: deployment("", "", img2, logLevel)}
+			var prev []string
+			for i, bb := range []*Builder{b, b, b.WithoutCache()} {
+				in := build(t, bb, r)
+				c := findChange(t, in, "spec.template.spec.containers[api].image")
+				if c.Owner != tc.imageBy || c.Via != "managedFields" {
+					t.Errorf("build %d: image owner %q via %q", i, c.Owner, c.Via)
+				}
+				if (len(in.Notes) > 0) != tc.notes {
+					t.Errorf("build %d: notes %q, want notes=%v", i, in.Notes, tc.notes)
+				}
+				got := append(changeStrings(in.Changes), in.Notes...)
+				if prev != nil && !reflect.DeepEqual(got, prev) {
+					t.Errorf("build %d differs: %q vs %q", i, got, prev)
+				}
+				prev = got
+			}
+		})
+	}
+}
+
+func TestBuilderConcurrentCached(t *testing.T) {
+	b := defaultBuilder(nil)
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for j := 0; j < 50; j++ {
+				rv := `,"resourceVersion":"` + string(rune('a'+(i+j)%5)) + `"`
+				r := request{gvk: deploymentGVK, ns: "tenant-a", name: "api", user: alice,
+					old: deployment(rv+terraformManaged, "", img1, ""), obj: deployment("", "", img2, "")}
+				in, err := b.Build(context.Background(), r.build())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(in.Changes) != 1 || in.Changes[0].Owner != "terraform" {
+					t.Errorf("changes %+v", in.Changes)
 					return
 				}
 			}

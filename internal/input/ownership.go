@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 
 	gojson "github.com/goccy/go-json"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,23 +23,31 @@ type ManagedSet struct {
 // ParseManagedFields parses metadata.managedFields of a raw JSON object
 // with structured-merge-diff. Entries whose fieldsV1 cannot be parsed are
 // skipped and reported in the error; the rest are returned.
-func ParseManagedFields(raw []byte) ([]ManagedSet, error) {
+func ParseManagedFields(rawObject []byte) ([]ManagedSet, error) {
+	_, mf, err := DecodeObject(rawObject)
+	if err != nil {
+		return nil, fmt.Errorf("managedFields: %w", err)
+	}
+	return parseManagedFields(mf, nil)
+}
+
+// parseManagedFields parses the entries of a raw managedFields array that
+// keep(manager, subresource) accepts (all when keep is nil).
+func parseManagedFields(raw []byte, keep func(manager, subresource string) bool) ([]ManagedSet, error) {
 	if len(raw) == 0 {
 		return nil, nil
 	}
-	var obj struct {
-		Metadata struct {
-			ManagedFields []metav1.ManagedFieldsEntry `json:"managedFields"`
-		} `json:"metadata"`
-	}
-	if err := gojson.Unmarshal(raw, &obj); err != nil {
+	var entries []metav1.ManagedFieldsEntry
+	if err := gojson.Unmarshal(raw, &entries); err != nil {
 		return nil, fmt.Errorf("managedFields: %w", err)
 	}
-	entries := obj.Metadata.ManagedFields
 	out := make([]ManagedSet, 0, len(entries))
 	var errs []error
 	for i, e := range entries {
 		if e.FieldsType != "" && e.FieldsType != "FieldsV1" {
+			continue
+		}
+		if keep != nil && !keep(e.Manager, e.Subresource) {
 			continue
 		}
 		set := &fieldpath.Set{}
@@ -92,3 +101,63 @@ func OwnsOutsideMetadata(s *fieldpath.Set) bool {
 	return found
 }
 
+// managedInfo is the parsed managedFields of one object: the entries of
+// declared owners' managers eagerly, everyone else's on first need (only
+// a change no declared owner owns asks who else does). Structured-merge-
+// diff parsing is the costliest step of enrichment.
+type managedInfo struct {
+	declared []ManagedSet
+	declErr  error
+
+	raw    []byte
+	keep   func(manager, subresource string) bool
+	once   sync.Once
+	others []ManagedSet
+	othErr error
+}
+
+func (m *managedInfo) rest() ([]ManagedSet, error) {
+	if m == nil {
+		return nil, nil
+	}
+	m.once.Do(func() {
+		m.others, m.othErr = parseManagedFields(m.raw, func(manager, sub string) bool { return !m.keep(manager, sub) && sub == "" })
+		m.raw = nil
+	})
+	return m.others, m.othErr
+}
+
+// managedCache keeps parsed managedFields of recently seen objects, keyed
+// by uid and resourceVersion (which identify a stored object's content):
+// the validating and mutating webhooks see the same oldObject, and the
+// API server retries. Parsed sets are read-only and shared.
+type managedCache struct {
+	mu      sync.Mutex
+	entries map[string]*managedInfo
+	max     int
+}
+
+func newManagedCache(max int) *managedCache {
+	return &managedCache{entries: make(map[string]*managedInfo, max), max: max}
+}
+
+func (c *managedCache) get(key string) *managedInfo {
+	if c == nil || key == "" {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.entries[key]
+}
+
+func (c *managedCache) put(key string, e *managedInfo) {
+	if c == nil || key == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= c.max {
+		clear(c.entries) // bounded; a cold start costs one parse per object
+	}
+	c.entries[key] = e
+}

@@ -7,6 +7,13 @@ obj := input.oldObject if not input.object
 
 kind := input.request.kind.kind
 
+# Labels and annotations of obj, read without copying the whole object.
+labels := object.get(input.object.metadata, "labels", {}) if input.object
+labels := object.get(input.oldObject.metadata, "labels", {}) if not input.object
+
+annotations := object.get(input.object.metadata, "annotations", {}) if input.object
+annotations := object.get(input.oldObject.metadata, "annotations", {}) if not input.object
+
 # "Kind namespace/name" for messages.
 object_ref := sprintf("%s %s/%s", [kind, input.request.namespace, input.request.name]) if input.request.namespace != ""
 object_ref := sprintf("%s %s", [kind, input.request.name]) if input.request.namespace == ""
@@ -38,3 +45,8 @@ externalsecret_ref := ref if {
 
 # Paths under the pod template's containers that carry an image.
 image_path(p) if regex.match(`(^|\.)(containers|initContainers|ephemeralContainers)\[[^\]]+\]\.image$`, p)
+
+# A Secret path holding data that an ExternalSecret sync overwrites.
+secret_data_path(p) if startswith(p, "data")
+secret_data_path(p) if startswith(p, "stringData")
+secret_data_path(p) if p == "type"

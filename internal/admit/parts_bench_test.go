@@ -1,0 +1,71 @@
+package admit_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	gojson "github.com/goccy/go-json"
+	"github.com/open-policy-agent/opa/v1/ast"
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/driftguard/driftguard/internal/input"
+)
+
+func BenchmarkPartDecodeOne(b *testing.B) {
+	var rv admissionv1.AdmissionReview
+	json.Unmarshal(review(b, nil), &rv)
+	defer reportCPU(b, cpuTime())
+	for b.Loop() {
+		var m map[string]any
+		gojson.Unmarshal(rv.Request.OldObject.Raw, &m)
+	}
+}
+
+func BenchmarkPartManaged(b *testing.B) {
+	var rv admissionv1.AdmissionReview
+	json.Unmarshal(review(b, nil), &rv)
+	defer reportCPU(b, cpuTime())
+	for b.Loop() {
+		input.ParseManagedFields(rv.Request.OldObject.Raw)
+	}
+}
+
+func BenchmarkPartDiff(b *testing.B) {
+	var rv admissionv1.AdmissionReview
+	json.Unmarshal(review(b, nil), &rv)
+	var o, n map[string]any
+	gojson.Unmarshal(rv.Request.OldObject.Raw, &o)
+	gojson.Unmarshal(rv.Request.Object.Raw, &n)
+	defer reportCPU(b, cpuTime())
+	for b.Loop() {
+		input.Diff(o, n)
+	}
+}
+
+func BenchmarkPartBuild(b *testing.B) {
+	e := newEnv(b, "")
+	var rv admissionv1.AdmissionReview
+	json.Unmarshal(review(b, nil), &rv)
+	defer reportCPU(b, cpuTime())
+	for b.Loop() {
+		e.engine.State().Builder.Build(context.Background(), rv.Request)
+	}
+}
+
+func BenchmarkPartEval(b *testing.B) {
+	e := newEnv(b, "")
+	var rv admissionv1.AdmissionReview
+	json.Unmarshal(review(b, nil), &rv)
+	st := e.engine.State()
+	in, _ := st.Builder.Build(context.Background(), rv.Request)
+	ps := st.Policies.Matching("Deployment", "UPDATE")
+	for _, p := range ps {
+		b.Run(p.Name, func(b *testing.B) {
+			defer reportCPU(b, cpuTime())
+			for b.Loop() {
+				p.Admit(context.Background(), ast.LazyObject(in.Doc))
+			}
+		})
+	}
+}
