@@ -11,6 +11,7 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
 // cpuTime is the process's user+system CPU time. Benchmarks report it
@@ -79,6 +80,28 @@ func BenchmarkDecide8K(b *testing.B) {
 	for b.Loop() {
 		if _, err := e.engine.Decide(ctx, rv.Request); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFloorControllerRuntimeNoop is the floor: controller-runtime's
+// own admission.Webhook ServeHTTP with a handler that allows everything,
+// on the same review. driftguard's cost above it is policy work.
+func BenchmarkFloorControllerRuntimeNoop(b *testing.B) {
+	wh := &admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
+		return admission.Allowed("")
+	})}
+	body := review(b, nil)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	defer reportCPU(b, cpuTime())
+	for b.Loop() {
+		r := httptest.NewRequest(http.MethodPost, "/validate", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		wh.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			b.Fatal(w.Body.String())
 		}
 	}
 }

@@ -154,7 +154,9 @@ func Compile(ctx context.Context, sources []Source, params map[string]any) (*Set
 	if params == nil {
 		params = map[string]any{}
 	}
-	store := inmem.NewFromObject(map[string]any{"driftguard": map[string]any{"params": params}})
+	// Params are stored as AST values so evaluations don't convert them again.
+	store := inmem.NewFromObjectWithOpts(map[string]any{"driftguard": map[string]any{"params": params}},
+		inmem.OptReturnASTValuesOnRead(true))
 
 	// Which policies exist and which rules each defines.
 	rules := map[string]map[string]bool{}
@@ -234,14 +236,14 @@ func preparePolicy(ctx context.Context, c *ast.Compiler, store storage.Store, na
 		}
 	}
 	if len(admitExprs) > 0 {
-		q, err := rego.New(rego.Compiler(c), rego.Store(store), rego.Query(strings.Join(admitExprs, "; "))).PrepareForEval(ctx)
+		q, err := rego.New(rego.Compiler(c), rego.Store(store), rego.StoreReadAST(true), rego.Query(strings.Join(admitExprs, "; "))).PrepareForEval(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("policy %s: %w", name, err)
 		}
 		p.admit = &q
 	}
 	if p.Has("drift") {
-		q, err := rego.New(rego.Compiler(c), rego.Store(store), rego.Query("drift := "+ref+".drift")).PrepareForEval(ctx)
+		q, err := rego.New(rego.Compiler(c), rego.Store(store), rego.StoreReadAST(true), rego.Query("drift := "+ref+".drift")).PrepareForEval(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("policy %s: %w", name, err)
 		}

@@ -1,0 +1,154 @@
+package loader_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/driftguard/driftguard/internal/admit"
+	"github.com/driftguard/driftguard/internal/loader"
+	"github.com/driftguard/driftguard/internal/metrics"
+)
+
+const extra = `package driftguard.policies.no_latest
+
+meta := {"kinds": ["Pod"], "operations": ["CREATE"]}
+
+deny contains {"msg": sprintf("container %s uses the latest tag", [c.name]), "field": "spec.containers"} if {
+	some c in input.object.spec.containers
+	endswith(c.image, ":latest")
+}
+`
+
+func podCreate() *admissionv1.AdmissionRequest {
+	return &admissionv1.AdmissionRequest{
+		UID: "u1", Operation: admissionv1.Create, Namespace: "tenant-a", Name: "p",
+		Kind:   metav1GVK("", "v1", "Pod"),
+		Object: runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"nginx:latest"}]}}`)},
+	}
+}
+
+func TestLoadBundledAndExtraPolicies(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "no_latest.rego"), extra)
+	st, err := loader.Load(context.Background(), loader.Options{PolicyDirs: []string{dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range st.Policies.Policies {
+		names = append(names, p.Name)
+	}
+	if got := strings.Join(names, ","); got != "externalsecret_owned,no_latest,owned_fields,revert_warning" {
+		t.Fatalf("policies %s", got)
+	}
+	// only matching policies are evaluated
+	if ps := st.Policies.Matching("Pod", "CREATE"); len(ps) != 1 || ps[0].Name != "no_latest" {
+		t.Fatalf("Pod CREATE matches %v", ps)
+	}
+	if ps := st.Policies.Matching("Secret", "UPDATE"); len(ps) != 3 {
+		t.Fatalf("Secret UPDATE matches %d policies, want 3 (two wildcard + externalsecret_owned)", len(ps))
+	}
+	if ps := st.Policies.Matching("ConfigMap", "CREATE"); len(ps) != 0 {
+		t.Fatalf("ConfigMap CREATE matches %d policies, want 0", len(ps))
+	}
+	e := admit.NewEngine(st, nil)
+	d, err := e.Decide(context.Background(), podCreate())
+	if err != nil || d.Allowed || !strings.Contains(d.Denials[0], "container c uses the latest tag") {
+		t.Fatalf("decision %+v err %v", d, err)
+	}
+}
+
+func TestLoadErrorsAreClear(t *testing.T) {
+	cases := map[string]struct{ file, want string }{
+		"syntax":       {"package driftguard.policies.bad\ndeny contains x if {", "bad.rego"},
+		"unsafe var":   {"package driftguard.policies.bad\ndeny contains x if { y := 1 }", "var x is unsafe"},
+		"bad meta":     {"package driftguard.policies.bad\nmeta := {\"operations\": [\"PATCH\"]}\ndeny contains \"x\" if false", "operation \"PATCH\""},
+		"meta not obj": {"package driftguard.policies.bad\nmeta := 3\ndeny contains \"x\" if false", "meta must be an object"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, filepath.Join(dir, "bad.rego"), c.file)
+			_, err := loader.Load(context.Background(), loader.Options{PolicyDirs: []string{dir}})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want it to mention %q", err, c.want)
+			}
+		})
+	}
+	if _, err := loader.Load(context.Background(), loader.Options{NoBundled: true}); err == nil || !strings.Contains(err.Error(), "no policies loaded") {
+		t.Fatalf("no policies: %v", err)
+	}
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	write(t, cfg, "policies:\n  owned_feilds:\n    mode: warn\n")
+	if _, err := loader.Load(context.Background(), loader.Options{ConfigFile: cfg}); err == nil || !strings.Contains(err.Error(), `"owned_feilds"`) {
+		t.Fatalf("typo in policy name: %v", err)
+	}
+}
+
+// Scenario 17: a broken policy during hot reload keeps the previous set
+// serving, is logged and counted; a fixed one is picked up.
+func TestHotReloadKeepsLastGoodSet(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "no_latest.rego"), extra)
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	write(t, cfg, "defaultMode: enforce\n")
+	opts := loader.Options{ConfigFile: cfg, PolicyDirs: []string{dir}, NoBundled: true}
+	st, err := loader.Load(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := metrics.New(prometheus.NewRegistry())
+	e := admit.NewEngine(st, m)
+	r := &loader.Reloader{Options: opts, Engine: e, Metrics: m, Log: logr.Discard()}
+	r.Loaded(st)
+	if r.Check(context.Background()) {
+		t.Fatal("reloaded without a change")
+	}
+
+	write(t, filepath.Join(dir, "broken.rego"), "package driftguard.policies.broken\ndeny contains x if {")
+	if r.Check(context.Background()) {
+		t.Fatal("swapped in a broken policy set")
+	}
+	if e.State() != st {
+		t.Fatal("serving state changed after a failed reload")
+	}
+	if testutil.ToFloat64(m.LoadErrors) != 1 || testutil.ToFloat64(m.LastLoadFailed) != 1 {
+		t.Fatalf("load error not counted: errors=%v failed=%v", testutil.ToFloat64(m.LoadErrors), testutil.ToFloat64(m.LastLoadFailed))
+	}
+	r.Check(context.Background()) // same broken files: counted once
+	if testutil.ToFloat64(m.LoadErrors) != 1 {
+		t.Fatal("the same broken version was counted twice")
+	}
+	d, err := e.Decide(context.Background(), podCreate())
+	if err != nil || d.Allowed {
+		t.Fatalf("previous policies stopped serving: %+v %v", d, err)
+	}
+
+	write(t, filepath.Join(dir, "broken.rego"), "package driftguard.policies.broken\nmeta := {\"kinds\": [\"Pod\"]}\nwarn contains \"fixed\" if true")
+	if !r.Check(context.Background()) {
+		t.Fatal("fixed policy set not loaded")
+	}
+	if testutil.ToFloat64(m.LastLoadFailed) != 0 || testutil.ToFloat64(m.PoliciesLoaded) != 2 {
+		t.Fatalf("after fix: failed=%v loaded=%v", testutil.ToFloat64(m.LastLoadFailed), testutil.ToFloat64(m.PoliciesLoaded))
+	}
+	d, _ = e.Decide(context.Background(), podCreate())
+	if len(d.Warnings) != 1 || !strings.Contains(d.Warnings[0], "fixed") {
+		t.Fatalf("new policy not serving: %+v", d.Warnings)
+	}
+}
+
+func write(t *testing.T, p, s string) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
