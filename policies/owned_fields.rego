@@ -62,3 +62,26 @@ via_object_text(o) := "its managedFields" if o.via == "managedFields"
 via_object_text(o) := "driftguard.io/owner annotation" if o.via == "annotation"
 via_object_text(o) := o.via if not o.via in {"managedFields", "annotation", "ownerReference"}
 via_object_text(o) := sprintf("controlling owner %s %s", [input.owner.reference.kind, input.owner.reference.name]) if o.via == "ownerReference"
+
+# Drift (audit of live objects): fields a hand-edit manager (kubectl edit,
+# patch, set, ...) owns on an object a declared owner manages, outside
+# metadata — including edits made before driftguard ran (scenario 12) —
+# and hand edits driftguard allowed and recorded (scenarios 10, 11).
+drift contains {"field": f, "owner": o, "msg": msg} if {
+	o := input.objectOwner.name
+	some h in input.handEdits
+	some f in h.fields
+	not startswith(f, "metadata.")
+	not ignored[f]
+	msg := sprintf("%s of %s is owned by %s (a hand edit) on an object %s manages; re-apply from %s or make the change there.", [
+		f, lib.object_ref, h.manager, lib.owner_display(o), lib.owner_source(o),
+	])
+}
+
+drift contains {"field": f, "owner": e.owner, "msg": msg} if {
+	some e in input.driftRecord.edits
+	some f in e.fields
+	msg := sprintf("%s of %s was changed by hand by %s at %s (%s) and %s has not written it back yet.", [
+		f, lib.object_ref, e.by, e.at, e.reason, lib.owner_display(e.owner),
+	])
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -59,6 +60,7 @@ type serveFlags struct {
 	devHosts     listFlag
 	kubeconfig   bool
 	shutdownWait time.Duration
+	cluster      clusterFlags
 }
 
 func runServe(args []string) int {
@@ -78,6 +80,10 @@ func runServe(args []string) int {
 	fs.BoolVar(&f.http2, "enable-http2", false, "serve HTTP/2 (off by default: the API server speaks HTTP/1.1 to webhooks)")
 	fs.BoolVar(&f.kubeconfig, "cluster", false, "look up controlling owners in the cluster (in-cluster config or KUBECONFIG)")
 	fs.DurationVar(&f.shutdownWait, "shutdown-delay", 0, "keep serving this long after SIGTERM before draining (lets endpoints update)")
+	fs.BoolVar(&f.cluster.audit, "audit", true, "with --cluster: run the drift audit (policies' drift rules on live objects)")
+	fs.DurationVar(&f.cluster.auditInterval, "audit-interval", 0, "override the config's audit.interval")
+	fs.BoolVar(&f.cluster.leaderElect, "leader-elect", false, "with --cluster: run the audit on the elected leader only (use with several replicas)")
+	fs.StringVar(&f.cluster.leaseNS, "leader-election-namespace", "", "namespace of the leader election Lease (default $POD_NAMESPACE)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -128,8 +134,13 @@ func serve(log logr.Logger, f serveFlags) error {
 	m := metrics.New(reg)
 
 	opts := loader.Options{ConfigFile: f.config, PolicyDirs: f.policyDirs, NoBundled: f.noBundled}
+	var restCfg *rest.Config
 	if f.kubeconfig {
-		parents, err := newClusterParents(ctx, log)
+		var err error
+		if restCfg, err = restConfig(); err != nil {
+			return err
+		}
+		parents, err := newClusterParents(ctx, log, restCfg)
 		if err != nil {
 			return err
 		}
@@ -144,6 +155,11 @@ func serve(log logr.Logger, f serveFlags) error {
 	rl := &loader.Reloader{Options: opts, Engine: engine, Metrics: m, Log: log.WithName("reload"), Interval: f.reload}
 	rl.Loaded(st)
 	log.Info("policies loaded", "policies", len(st.Policies.Policies), "files", len(st.Policies.Files))
+	if restCfg != nil && f.cluster.audit {
+		if err := startAudit(ctx, log, restCfg, f.cluster, engine, m); err != nil {
+			return err
+		}
+	}
 
 	tlsOpts := []func(*tls.Config){func(c *tls.Config) {
 		c.MinVersion = tls.VersionTLS12

@@ -66,6 +66,56 @@ type Config struct {
 	// OwnerAnnotation lets an object declare its owner explicitly
 	// (default driftguard.io/owner).
 	OwnerAnnotation string `json:"ownerAnnotation"`
+	// HandEditManagers are managedFields manager names that mean "a person
+	// edited this by hand" (kubectl edit/patch/set/...); fields they own on
+	// an object a declared owner manages are pre-existing drift.
+	HandEditManagers []string `json:"handEditManagers"`
+	// VersionMatrix declares the expected image of each component.
+	VersionMatrix []Component `json:"versionMatrix"`
+	// Audit configures the drift audit loop (serve --cluster).
+	Audit Audit `json:"audit"`
+}
+
+// Component is one row of the version matrix.
+type Component struct {
+	// Name of the component, e.g. kfp-frontend.
+	Name string `json:"name"`
+	// Image is the expected image reference, e.g. ghcr.io/kubeflow/kfp-frontend:2.5.0.
+	Image string `json:"image"`
+	// Workloads run the component.
+	Workloads []Workload `json:"workloads"`
+}
+
+// Workload names a container of a workload. Empty fields match anything.
+type Workload struct {
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Container string `json:"container"`
+}
+
+// Audit configures the drift audit.
+type Audit struct {
+	// Interval between full re-evaluations (default 60s).
+	Interval Duration `json:"interval"`
+	// Kinds are watched and evaluated by policies' drift rules.
+	Kinds []GroupVersionKind `json:"kinds"`
+	// Namespaces limits the audit (default: all but the exempt ones).
+	Namespaces []string `json:"namespaces"`
+	// MaxNamespaceLabels caps distinct namespace label values on drift
+	// gauges; the rest are reported as namespace="_other" (default 200).
+	MaxNamespaceLabels int `json:"maxNamespaceLabels"`
+}
+
+// GroupVersionKind names a watched kind.
+type GroupVersionKind struct {
+	Group   string `json:"group"`
+	Version string `json:"version"`
+	Kind    string `json:"kind"`
+	// MetadataOnly watches metadata (incl. managedFields and ownerReferences)
+	// without the body: enough for ownership drift, and Secret values never
+	// enter driftguard's memory.
+	MetadataOnly bool `json:"metadataOnly"`
 }
 
 // Owner is a declared source of truth (Terraform, an operator, ESO, GitOps).
@@ -230,6 +280,16 @@ func (c *Config) applyDefaults() {
 	if c.BreakGlass.Annotation == "" {
 		c.BreakGlass.Annotation = "driftguard.io/break-glass"
 	}
+	if c.HandEditManagers == nil {
+		c.HandEditManagers = []string{"kubectl-edit", "kubectl-patch", "kubectl-set", "kubectl-client-side-apply",
+			"kubectl-replace", "kubectl-label", "kubectl-annotate", "kubectl-scale", "kubectl-rollout", "kubectl"}
+	}
+	if c.Audit.Interval.Duration == 0 {
+		c.Audit.Interval.Duration = time.Minute
+	}
+	if c.Audit.MaxNamespaceLabels == 0 {
+		c.Audit.MaxNamespaceLabels = 200
+	}
 	for i := range c.Owners {
 		if c.Owners[i].Display == "" {
 			c.Owners[i].Display = c.Owners[i].Name
@@ -302,6 +362,30 @@ func (c *Config) Validate() error {
 		if k.Kind == "" {
 			bad("ownerKinds[%d]: kind is required", i)
 		}
+	}
+	for i, comp := range c.VersionMatrix {
+		if comp.Name == "" || comp.Image == "" {
+			bad("versionMatrix[%d]: name and image are required", i)
+		}
+		if len(comp.Workloads) == 0 {
+			bad("versionMatrix[%d] (%s): workloads is empty, so nothing could be checked", i, comp.Name)
+		}
+		for j, w := range comp.Workloads {
+			if w.Kind == "" {
+				bad("versionMatrix[%d].workloads[%d]: kind is required", i, j)
+			}
+		}
+	}
+	for i, k := range c.Audit.Kinds {
+		if k.Version == "" || k.Kind == "" {
+			bad("audit.kinds[%d]: version and kind are required", i)
+		}
+	}
+	if c.Audit.Interval.Duration < time.Second {
+		bad("audit.interval: %s is too short (minimum 1s)", c.Audit.Interval)
+	}
+	if c.Audit.MaxNamespaceLabels < 0 {
+		bad("audit.maxNamespaceLabels: must not be negative")
 	}
 	for name, p := range c.Policies {
 		if !policyRe.MatchString(name) {

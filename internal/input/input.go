@@ -37,6 +37,8 @@ type Builder struct {
 	exemptUsers  map[string]bool
 	exemptGroups map[string]bool
 	breakGlass   map[string]bool
+	handEditMgr  map[string]bool
+	matrix       map[string][]matrixEntry // by kind
 	parents      ParentLookup
 	managed      *managedCache
 }
@@ -63,6 +65,8 @@ func NewBuilder(cfg *config.Config, parents ParentLookup) *Builder {
 		exemptUsers:  set(cfg.Exempt.Users),
 		exemptGroups: set(cfg.Exempt.Groups),
 		breakGlass:   set(cfg.BreakGlass.Groups),
+		handEditMgr:  set(cfg.HandEditManagers),
+		matrix:       map[string][]matrixEntry{},
 		parents:      parents,
 		managed:      newManagedCache(1024),
 	}
@@ -87,6 +91,11 @@ func NewBuilder(cfg *config.Config, parents ParentLookup) *Builder {
 		k := &cfg.OwnerKinds[i]
 		b.ownerKinds[k.GroupKind] = k
 	}
+	for _, c := range cfg.VersionMatrix {
+		for _, w := range c.Workloads {
+			b.matrix[w.Kind] = append(b.matrix[w.Kind], matrixEntry{component: c.Name, image: c.Image, w: w})
+		}
+	}
 	return b
 }
 
@@ -105,7 +114,9 @@ type Input struct {
 	ObjectVia   string
 	// Exempt is why the request is not evaluated ("" when it is).
 	Exempt string
-	// Warnings are enrichment problems worth telling (never fatal).
+	// HandEdits are hand-edit managers' fields (live objects only).
+	HandEdits []HandEdit
+	// Notes are enrichment problems worth telling (never fatal).
 	Notes []string
 	Doc   map[string]any
 }
@@ -463,6 +474,19 @@ func (b *Builder) doc(ctx context.Context, in *Input, ctrl *ownerRef) map[string
 	if in.ObjectOwner != "" {
 		doc["objectOwner"] = map[string]any{"name": in.ObjectOwner, "via": in.ObjectVia}
 	}
+	if m := b.matrixFor(in); len(m) > 0 {
+		doc["matrix"] = m
+	}
+	if len(in.HandEdits) > 0 {
+		he := make([]any, len(in.HandEdits))
+		for i, h := range in.HandEdits {
+			he[i] = map[string]any{"manager": h.Manager, "fields": stringsToAny(h.Fields)}
+		}
+		doc["handEdits"] = he
+	}
+	if rec := b.driftRecord(in); rec != nil {
+		doc["driftRecord"] = rec
+	}
 	if ctrl != nil {
 		owner := map[string]any{
 			"reference": map[string]any{"apiVersion": ctrl.APIVersion, "kind": ctrl.Kind, "name": ctrl.Name, "uid": ctrl.UID},
@@ -542,4 +566,44 @@ func stringsToAny(xs []string) []any {
 		out[i] = x
 	}
 	return out
+}
+
+type matrixEntry struct {
+	component, image string
+	w                config.Workload
+}
+
+// matrixFor lists the version-matrix rows that apply to the object.
+func (b *Builder) matrixFor(in *Input) []any {
+	rows := b.matrix[in.Request.Kind.Kind]
+	if len(rows) == 0 {
+		return nil
+	}
+	name := in.Request.Name
+	var out []any
+	for _, r := range rows {
+		if (r.w.Namespace == "" || r.w.Namespace == in.Request.Namespace) && (r.w.Name == "" || r.w.Name == name) {
+			out = append(out, map[string]any{"component": r.component, "image": r.image, "container": r.w.Container})
+		}
+	}
+	return out
+}
+
+// driftRecord decodes the drift-record annotation of the object as it is
+// (new object, else old).
+func (b *Builder) driftRecord(in *Input) any {
+	obj := in.Object
+	if obj == nil {
+		obj = in.OldObject
+	}
+	s := annotation(obj, b.cfg.DriftAnnotation)
+	if s == "" {
+		return nil
+	}
+	var rec any
+	if err := gojson.Unmarshal([]byte(s), &rec); err != nil {
+		in.Notes = append(in.Notes, "drift record annotation is not JSON: "+err.Error())
+		return map[string]any{"invalid": true}
+	}
+	return rec
 }

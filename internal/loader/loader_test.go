@@ -47,11 +47,11 @@ func TestLoadBundledAndExtraPolicies(t *testing.T) {
 	for _, p := range st.Policies.Policies {
 		names = append(names, p.Name)
 	}
-	if got := strings.Join(names, ","); got != "externalsecret_owned,no_latest,owned_fields,revert_warning" {
+	if got := strings.Join(names, ","); got != "externalsecret_owned,no_latest,owned_fields,revert_warning,version_matrix" {
 		t.Fatalf("policies %s", got)
 	}
 	// only matching policies are evaluated
-	if ps := st.Policies.Matching("Pod", "CREATE"); len(ps) != 1 || ps[0].Name != "no_latest" {
+	if ps := st.Policies.Matching("Pod", "CREATE"); len(ps) != 2 || ps[0].Name != "no_latest" || ps[1].Name != "version_matrix" {
 		t.Fatalf("Pod CREATE matches %v", ps)
 	}
 	if ps := st.Policies.Matching("Secret", "UPDATE"); len(ps) != 3 {

@@ -25,6 +25,11 @@ type Metrics struct {
 	EvalErrors     *prometheus.CounterVec
 	DriftRecords   *prometheus.CounterVec
 	CertExpiry     prometheus.Gauge
+	DriftObjects   *prometheus.GaugeVec
+	AuditRuns      *prometheus.CounterVec
+	AuditDuration  prometheus.Gauge
+	AuditLastRun   prometheus.Gauge
+	AuditObjects   *prometheus.GaugeVec
 }
 
 // LatencyBuckets resolve below one millisecond, where most reviews land.
@@ -92,6 +97,27 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Unix time at which the serving certificate expires.",
 		}),
 	}
+	m.DriftObjects = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "driftguard_drift_objects",
+		Help: "Live objects with at least one drift finding, by policy, namespace (capped; _other beyond the cap) and kind, as of the last audit.",
+	}, []string{"policy", "namespace", "kind"})
+	m.AuditRuns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "driftguard_audit_runs_total",
+		Help: "Audit runs, by result (ok, error).",
+	}, []string{"result"})
+	m.AuditDuration = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "driftguard_audit_duration_seconds",
+		Help: "Duration of the last audit run.",
+	})
+	m.AuditLastRun = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "driftguard_audit_last_run_timestamp_seconds",
+		Help: "Unix time of the last completed audit run.",
+	})
+	m.AuditObjects = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "driftguard_audit_objects",
+		Help: "Live objects evaluated by the last audit run, by kind.",
+	}, []string{"kind"})
+	reg.MustRegister(m.DriftObjects, m.AuditRuns, m.AuditDuration, m.AuditLastRun, m.AuditObjects)
 	reg.MustRegister(m.Decisions, m.Requests, m.Latency, m.InFlight, m.BadRequests, m.LoadErrors, m.LoadSuccess,
 		m.LastLoad, m.LastLoadFailed, m.PoliciesLoaded, m.EvalErrors, m.DriftRecords, m.CertExpiry)
 	return m

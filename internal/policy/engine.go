@@ -335,6 +335,17 @@ func (s *Set) Matching(kind, op string) []*Policy {
 	return s.wildOp[op]
 }
 
+// DriftPolicies returns the policies with drift rules that apply to a kind.
+func (s *Set) DriftPolicies(kind string) []*Policy {
+	var out []*Policy
+	for _, p := range s.Policies {
+		if p.drift != nil && (slices.Contains(p.Kinds, "*") || slices.Contains(p.Kinds, kind)) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // Get returns a policy by name.
 func (s *Set) Get(name string) *Policy {
 	for _, p := range s.Policies {

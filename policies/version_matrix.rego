@@ -1,0 +1,52 @@
+# The version matrix (config versionMatrix) declares the image each
+# component should run. Live workloads that run something else are drift;
+# admission warns on changes that move a workload away from the matrix.
+# Scenario 13.
+package driftguard.policies.version_matrix
+
+import data.driftguard.lib
+
+meta := {
+	"kinds": ["Deployment", "StatefulSet", "DaemonSet", "Pod"],
+	"operations": ["CREATE", "UPDATE"],
+	"description": "Compare workload images with the version matrix: drift for live mismatches, a warning for changes that move away from it.",
+}
+
+pod_spec := input.object.spec.template.spec if input.object.spec.template
+pod_spec := input.object.spec if input.request.kind.kind == "Pod"
+
+image_field(c) := sprintf("spec.template.spec.containers[%s].image", [c.name]) if input.object.spec.template
+image_field(c) := sprintf("spec.containers[%s].image", [c.name]) if input.request.kind.kind == "Pod"
+
+row_applies(m, c) if m.container == ""
+row_applies(m, c) if m.container == c.name
+
+mismatch contains {"component": m.component, "expected": m.image, "image": c.image, "field": image_field(c)} if {
+	some m in input.matrix
+	some c in pod_spec.containers
+	row_applies(m, c)
+	c.image != m.image
+}
+
+drift contains {"field": x.field, "msg": msg} if {
+	some x in mismatch
+	msg := sprintf("%s of %s runs %s; the version matrix says component %s is %s.", [x.field, lib.object_ref, x.image, x.component, x.expected])
+}
+
+changed(field) if {
+	some c in input.changes
+	c.path == field
+}
+
+warn contains {"field": x.field, "msg": msg} if {
+	some x in mismatch
+	input.request.operation == "UPDATE"
+	changed(x.field)
+	msg := sprintf("%s of %s moves to %s, away from the version matrix: component %s is %s. Update the matrix (and the reconciler inputs) if this is an upgrade.", [x.field, lib.object_ref, x.image, x.component, x.expected])
+}
+
+warn contains {"field": x.field, "msg": msg} if {
+	some x in mismatch
+	input.request.operation == "CREATE"
+	msg := sprintf("%s of %s is %s, not %s as the version matrix says for component %s.", [x.field, lib.object_ref, x.image, x.expected, x.component])
+}
