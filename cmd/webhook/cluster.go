@@ -13,6 +13,8 @@ import (
 
 	"github.com/driftguard/driftguard/internal/admit"
 	"github.com/driftguard/driftguard/internal/audit"
+	"github.com/driftguard/driftguard/internal/baseline"
+	"github.com/driftguard/driftguard/internal/config"
 	"github.com/driftguard/driftguard/internal/metrics"
 	"github.com/driftguard/driftguard/internal/owners"
 )
@@ -37,16 +39,17 @@ func newClusterParents(ctx context.Context, log logr.Logger, cfg *rest.Config) (
 	return owners.NewClusterLookup(ctx, cfg)
 }
 
-// startAudit runs the drift audit in a controller-runtime manager, on the
-// leader only when leader election is on. The manager serves no metrics
-// or probes of its own: driftguard's endpoints do.
-func startAudit(ctx context.Context, log logr.Logger, cfg *rest.Config, f clusterFlags, e *admit.Engine, m *metrics.Metrics) error {
+// newManager makes the controller-runtime manager that runs the drift
+// audit (on the leader only when leader election is on) and the
+// permission baseline (on every replica). It serves no metrics or probes
+// of its own: driftguard's endpoints do.
+func newManager(log logr.Logger, cfg *rest.Config, f clusterFlags) (ctrl.Manager, error) {
 	ns := f.leaseNS
 	if ns == "" {
 		ns = os.Getenv("POD_NAMESPACE")
 	}
 	if f.leaderElect && ns == "" {
-		return fmt.Errorf("--leader-elect needs --leader-election-namespace or POD_NAMESPACE")
+		return nil, fmt.Errorf("--leader-elect needs --leader-election-namespace or POD_NAMESPACE")
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Metrics:                 metricsserver.Options{BindAddress: "0"},
@@ -54,20 +57,48 @@ func startAudit(ctx context.Context, log logr.Logger, cfg *rest.Config, f cluste
 		LeaderElection:          f.leaderElect,
 		LeaderElectionID:        "driftguard-audit",
 		LeaderElectionNamespace: ns,
-		Logger:                  log.WithName("audit-manager"),
+		Logger:                  log.WithName("manager"),
 	})
 	if err != nil {
-		return fmt.Errorf("audit manager: %w", err)
+		return nil, fmt.Errorf("controller manager: %w", err)
 	}
-	a := &audit.Auditor{Engine: e, Reader: mgr.GetCache(), Metrics: m, Log: log.WithName("audit"), Interval: f.auditInterval}
-	if err := mgr.Add(a); err != nil {
+	return mgr, nil
+}
+
+// newKeeper makes the permission-baseline keeper; config comes from the
+// serving state, read at each refresh.
+func newKeeper(log logr.Logger, mgr ctrl.Manager, f clusterFlags, engine func() *admit.Engine, m *metrics.Metrics) *baseline.Keeper {
+	return &baseline.Keeper{
+		Reader:  mgr.GetCache(),
+		Client:  mgr.GetClient(),
+		Config:  func() *config.Config { return engine().State().Config },
+		Metrics: m,
+		Log:     log.WithName("baseline"),
+		Interval: func() time.Duration {
+			if f.auditInterval > 0 {
+				return f.auditInterval
+			}
+			return 30 * time.Second
+		}(),
+	}
+}
+
+// startCluster adds the audit and the baseline keeper and starts the manager.
+func startCluster(ctx context.Context, log logr.Logger, mgr ctrl.Manager, f clusterFlags, e *admit.Engine, k *baseline.Keeper, m *metrics.Metrics) error {
+	if f.audit {
+		a := &audit.Auditor{Engine: e, Reader: mgr.GetCache(), Metrics: m, Log: log.WithName("audit"), Interval: f.auditInterval}
+		if err := mgr.Add(a); err != nil {
+			return err
+		}
+	}
+	if err := mgr.Add(k); err != nil {
 		return err
 	}
 	go func() {
 		if err := mgr.Start(ctx); err != nil {
-			log.Error(err, "audit manager stopped")
+			log.Error(err, "controller manager stopped")
 		}
 	}()
-	log.Info("drift audit started", "leaderElection", f.leaderElect)
+	log.Info("cluster loops started", "audit", f.audit, "leaderElection", f.leaderElect)
 	return nil
 }

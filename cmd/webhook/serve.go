@@ -22,12 +22,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/driftguard/driftguard/internal/admit"
+	"github.com/driftguard/driftguard/internal/baseline"
 	"github.com/driftguard/driftguard/internal/certs"
 	"github.com/driftguard/driftguard/internal/loader"
 	"github.com/driftguard/driftguard/internal/metrics"
@@ -134,10 +134,14 @@ func serve(log logr.Logger, f serveFlags) error {
 	m := metrics.New(reg)
 
 	opts := loader.Options{ConfigFile: f.config, PolicyDirs: f.policyDirs, NoBundled: f.noBundled}
-	var restCfg *rest.Config
+	var (
+		mgr    ctrl.Manager
+		keeper *baseline.Keeper
+		engine *admit.Engine
+	)
 	if f.kubeconfig {
-		var err error
-		if restCfg, err = restConfig(); err != nil {
+		restCfg, err := restConfig()
+		if err != nil {
 			return err
 		}
 		parents, err := newClusterParents(ctx, log, restCfg)
@@ -145,18 +149,23 @@ func serve(log logr.Logger, f serveFlags) error {
 			return err
 		}
 		opts.Parents = parents
+		if mgr, err = newManager(log, restCfg, f.cluster); err != nil {
+			return err
+		}
+		keeper = newKeeper(log, mgr, f.cluster, func() *admit.Engine { return engine }, m)
+		opts.Baseline = keeper
 	}
 	st, err := loader.Load(ctx, opts)
 	if err != nil {
 		m.LoadErrors.Inc()
 		return fmt.Errorf("loading config and policies: %w", err)
 	}
-	engine := admit.NewEngine(st, m)
+	engine = admit.NewEngine(st, m)
 	rl := &loader.Reloader{Options: opts, Engine: engine, Metrics: m, Log: log.WithName("reload"), Interval: f.reload}
 	rl.Loaded(st)
 	log.Info("policies loaded", "policies", len(st.Policies.Policies), "files", len(st.Policies.Files))
-	if restCfg != nil && f.cluster.audit {
-		if err := startAudit(ctx, log, restCfg, f.cluster, engine, m); err != nil {
+	if mgr != nil {
+		if err := startCluster(ctx, log, mgr, f.cluster, engine, keeper, m); err != nil {
 			return err
 		}
 	}

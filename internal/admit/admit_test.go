@@ -377,3 +377,27 @@ deny contains "never" if {
 		})
 	}
 }
+
+func TestDriftRecordIsKeptAgainstHandRemoval(t *testing.T) {
+	e := newEnv(t, "")
+	rec := `{"edits":[{"by":"alice","at":"2026-11-24T10:00:00Z","owner":"terraform","fields":["spec.template.spec.containers[api].image"],"policy":"owned_fields","reason":"warn mode"}]}`
+	body := review(t, func(req map[string]any) {
+		obj := req["object"].(map[string]any)
+		old := req["oldObject"].(map[string]any)
+		// only the annotation changes: alice removes the record
+		obj["spec"] = old["spec"]
+		old["metadata"].(map[string]any)["annotations"].(map[string]any)["driftguard.io/drift"] = rec
+	})
+	if resp := answer(t, post(e.validate, body)); !resp.Allowed {
+		t.Fatalf("removing an annotation was denied: %s", resp.Result.Message)
+	}
+	mresp := answer(t, post(e.mutate, body))
+	var ops []map[string]any
+	if err := json.Unmarshal(mresp.Patch, &ops); err != nil || len(ops) != 1 {
+		t.Fatalf("patch %s: %v", mresp.Patch, err)
+	}
+	if ops[0]["op"] != "add" || ops[0]["path"] != "/metadata/annotations/driftguard.io~1drift" ||
+		admit.ParseDriftRecord(ops[0]["value"].(string)).Edits[0].By != "alice" {
+		t.Fatalf("record not restored: %v", ops)
+	}
+}

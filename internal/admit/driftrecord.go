@@ -57,6 +57,16 @@ func (e *Engine) patches(d *Decision) ([]jsonpatch.JsonPatchOperation, error) {
 	kind := in.Request.Kind.Kind
 	changed := false
 
+	// Only driftguard writes the record: whatever anyone but an owner's
+	// identity did to it (removed, rewrote) is put back as it was.
+	if in.Actor.Owner == "" && in.OldObject != nil {
+		old := annotationOf(in.OldObject, key)
+		if old != current && (old != "" || current != "") {
+			rec = ParseDriftRecord(old)
+			changed = true
+		}
+	}
+
 	// The owner's identity writing the object (its apply restores the
 	// fields it owns) clears that owner's edits.
 	if owner := in.Actor.Owner; owner != "" && len(rec.Edits) > 0 {

@@ -62,6 +62,7 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
+	m.Engine.count("mutate", d)
 	resp := admission.Allowed("")
 	resp.Patches = patches
 	return resp
@@ -110,6 +111,15 @@ func (e *Engine) count(webhook string, d *Decision) {
 		answer = "exempt"
 	case !d.Allowed:
 		answer = "denied"
+	}
+	if webhook == "mutate" {
+		// the mutating webhook never denies; its answer is "patched" or "allowed",
+		// and policy decisions are counted once, by the validating webhook
+		if answer == "denied" {
+			answer = "allowed"
+		}
+		e.Metrics.Requests.WithLabelValues(webhook, answer, op, kind, dry).Inc()
+		return
 	}
 	e.Metrics.Requests.WithLabelValues(webhook, answer, op, kind, dry).Inc()
 	for _, v := range d.Verdicts {

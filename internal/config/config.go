@@ -74,6 +74,23 @@ type Config struct {
 	VersionMatrix []Component `json:"versionMatrix"`
 	// Audit configures the drift audit loop (serve --cluster).
 	Audit Audit `json:"audit"`
+	// PermissionBaseline declares what controller service accounts need.
+	PermissionBaseline []Baseline `json:"permissionBaseline"`
+}
+
+// Baseline is what one service account needs to keep working.
+type Baseline struct {
+	// ServiceAccount as namespace/name.
+	ServiceAccount string       `json:"serviceAccount"`
+	Permissions    []Permission `json:"permissions"`
+}
+
+// Permission is a set of verbs on a resource, cluster-wide when Namespace is empty.
+type Permission struct {
+	Verbs     []string `json:"verbs"`
+	Group     string   `json:"group"`
+	Resource  string   `json:"resource"`
+	Namespace string   `json:"namespace"`
 }
 
 // Component is one row of the version matrix.
@@ -373,6 +390,19 @@ func (c *Config) Validate() error {
 		for j, w := range comp.Workloads {
 			if w.Kind == "" {
 				bad("versionMatrix[%d].workloads[%d]: kind is required", i, j)
+			}
+		}
+	}
+	for i, bl := range c.PermissionBaseline {
+		if ns, n, ok := strings.Cut(bl.ServiceAccount, "/"); !ok || !nameRe.MatchString(ns) || !saNameRe.MatchString(n) {
+			bad("permissionBaseline[%d].serviceAccount: %q must be namespace/name", i, bl.ServiceAccount)
+		}
+		if len(bl.Permissions) == 0 {
+			bad("permissionBaseline[%d] (%s): permissions is empty", i, bl.ServiceAccount)
+		}
+		for j, p := range bl.Permissions {
+			if len(p.Verbs) == 0 || p.Resource == "" {
+				bad("permissionBaseline[%d].permissions[%d]: verbs and resource are required", i, j)
 			}
 		}
 	}

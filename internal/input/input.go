@@ -13,6 +13,7 @@ import (
 	gojson "github.com/goccy/go-json"
 	admissionv1 "k8s.io/api/admission/v1"
 
+	"github.com/driftguard/driftguard/internal/baseline"
 	"github.com/driftguard/driftguard/internal/config"
 )
 
@@ -21,6 +22,12 @@ import (
 // (nil, nil) when the parent is unknown.
 type ParentLookup interface {
 	Parent(ctx context.Context, apiVersion, kind, namespace, name string) (map[string]any, error)
+}
+
+// BaselineLookup tells which permission-baseline needs depend on an RBAC
+// object alone (internal/baseline.Keeper).
+type BaselineLookup interface {
+	Dependents(kind, namespace, name string) []baseline.Need
 }
 
 // Builder builds policy input from admission requests. It is immutable
@@ -40,7 +47,14 @@ type Builder struct {
 	handEditMgr  map[string]bool
 	matrix       map[string][]matrixEntry // by kind
 	parents      ParentLookup
+	baseline     BaselineLookup
 	managed      *managedCache
+}
+
+// WithBaseline adds the permission-baseline index to RBAC requests' input.
+func (b *Builder) WithBaseline(l BaselineLookup) *Builder {
+	b.baseline = l
+	return b
 }
 
 // WithoutCache turns off the managedFields cache (benchmarks of cold
@@ -171,6 +185,7 @@ func (b *Builder) Build(ctx context.Context, req *admissionv1.AdmissionRequest) 
 
 	if req.Operation == admissionv1.Update && in.Exempt == "" {
 		in.Changes = Diff(in.OldObject, in.Object)
+		in.Changes = append(in.Changes, b.droppedOwnership(managed, newMF)...)
 		for i := range in.Changes {
 			b.attribute(in, &in.Changes[i], managed)
 		}
@@ -487,6 +502,9 @@ func (b *Builder) doc(ctx context.Context, in *Input, ctrl *ownerRef) map[string
 	if rec := b.driftRecord(in); rec != nil {
 		doc["driftRecord"] = rec
 	}
+	if deps := b.baselineFor(in); len(deps) > 0 {
+		doc["baseline"] = deps
+	}
 	if ctrl != nil {
 		owner := map[string]any{
 			"reference": map[string]any{"apiVersion": ctrl.APIVersion, "kind": ctrl.Kind, "name": ctrl.Name, "uid": ctrl.UID},
@@ -606,4 +624,58 @@ func (b *Builder) driftRecord(in *Input) any {
 		return map[string]any{"invalid": true}
 	}
 	return rec
+}
+
+var rbacKinds = map[string]bool{"Role": true, "ClusterRole": true, "RoleBinding": true, "ClusterRoleBinding": true}
+
+// baselineFor lists the baseline needs that depend on an RBAC object alone.
+func (b *Builder) baselineFor(in *Input) []any {
+	req := in.Request
+	if b.baseline == nil || req.Kind.Group != "rbac.authorization.k8s.io" || !rbacKinds[req.Kind.Kind] {
+		return nil
+	}
+	var out []any
+	for _, n := range b.baseline.Dependents(req.Kind.Kind, req.Namespace, req.Name) {
+		out = append(out, map[string]any{
+			"serviceAccount": n.ServiceAccount, "verb": n.Verb, "group": n.Group,
+			"resource": n.Resource, "namespace": n.Namespace, "text": n.String(),
+		})
+	}
+	return out
+}
+
+// droppedOwnership reports declared owners whose managedFields entry is
+// in oldObject but not in object: someone reset or rewrote managedFields
+// (e.g. a patch of metadata.managedFields), which strips the owner's
+// claim on its fields. It is a change of path
+// metadata.managedFields[<manager>] owned by that owner.
+func (b *Builder) droppedOwnership(old *managedInfo, newMF []byte) []Change {
+	if old == nil || len(old.declared) == 0 {
+		return nil
+	}
+	var entries []struct {
+		Manager     string `json:"manager"`
+		Subresource string `json:"subresource"`
+	}
+	if len(newMF) > 0 {
+		if err := gojson.Unmarshal(newMF, &entries); err != nil {
+			entries = nil
+		}
+	}
+	present := map[string]bool{}
+	for _, e := range entries {
+		if e.Subresource == "" {
+			present[e.Manager] = true
+		}
+	}
+	var out []Change
+	for _, m := range old.declared {
+		if !present[m.Manager] {
+			out = append(out, Change{
+				Path: "metadata.managedFields[" + m.Manager + "]", Op: "remove",
+				Managers: []string{m.Manager}, Owner: b.managerOwner[m.Manager], Via: "managedFields",
+			})
+		}
+	}
+	return out
 }

@@ -515,7 +515,8 @@ func TestChangeAttribution(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			in := build(t, defaultBuilder(nil), request{gvk: tc.gvk, ns: "tenant-a", name: "x", user: tc.user, old: tc.old, obj: tc.obj})
+			obj := carryManagedFields(t, tc.old, tc.obj)
+			in := build(t, defaultBuilder(nil), request{gvk: tc.gvk, ns: "tenant-a", name: "x", user: tc.user, old: tc.old, obj: obj})
 			checkChanges(t, in, tc.want)
 			if len(in.Notes) != 0 {
 				t.Errorf("unexpected notes %q", in.Notes)
@@ -542,6 +543,38 @@ func TestBuildFixtureReviewSetImage(t *testing.T) {
 	if in.Actor.Owner != "" || !in.Actor.Person || in.Actor.FieldManager != "kubectl-set" {
 		t.Errorf("actor %+v", in.Actor)
 	}
+}
+
+// carryManagedFields models the API server: the object of an UPDATE
+// review carries managedFields (the old ones, here) unless the request
+// stripped them.
+func carryManagedFields(t *testing.T, old, obj string) string {
+	t.Helper()
+	var o, n map[string]any
+	if err := json.Unmarshal([]byte(old), &o); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(obj), &n); err != nil {
+		t.Fatal(err)
+	}
+	om, _ := o["metadata"].(map[string]any)
+	nm, _ := n["metadata"].(map[string]any)
+	if mf, ok := om["managedFields"]; ok && nm != nil {
+		if _, has := nm["managedFields"]; !has {
+			nm["managedFields"] = mf
+		}
+	}
+	b, _ := json.Marshal(n)
+	return string(b)
+}
+
+// Stripping managedFields (kubectl patch -p '{"metadata":{"managedFields":[{}]}}')
+// removes a declared owner's entry: that is a change owned by the owner.
+func TestStrippedManagedFieldsIsAnOwnedChange(t *testing.T) {
+	old := deployment(terraformManaged, "", img1, "")
+	obj := strings.Replace(deployment("", "", img1, ""), `"metadata":{`, `"metadata":{"managedFields":[],`, 1)
+	in := build(t, defaultBuilder(nil), request{gvk: deploymentGVK, ns: "tenant-a", name: "x", user: alice, old: old, obj: obj})
+	checkChanges(t, in, []wantChange{{"metadata.managedFields[Terraform]", "remove", "terraform", "managedFields", []string{"Terraform"}}})
 }
 
 // parents is a ParentLookup stub.
@@ -997,7 +1030,7 @@ func TestBuilderConcurrentCached(t *testing.T) {
 			for j := 0; j < 50; j++ {
 				rv := `,"resourceVersion":"` + string(rune('a'+(i+j)%5)) + `"`
 				r := request{gvk: deploymentGVK, ns: "tenant-a", name: "api", user: alice,
-					old: deployment(rv+terraformManaged, "", img1, ""), obj: deployment("", "", img2, "")}
+					old: deployment(rv+terraformManaged, "", img1, ""), obj: deployment(terraformManaged, "", img2, "")}
 				in, err := b.Build(context.Background(), r.build())
 				if err != nil {
 					t.Error(err)

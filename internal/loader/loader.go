@@ -35,6 +35,8 @@ type Options struct {
 	NoBundled bool
 	// Parents looks up controlling owners (nil: none).
 	Parents input.ParentLookup
+	// Baseline tells which baseline needs depend on RBAC objects (nil: none).
+	Baseline input.BaselineLookup
 }
 
 // Sources returns the Rego sources: bundled first, then the directories.
@@ -85,7 +87,11 @@ func Load(ctx context.Context, o Options) (*admit.State, error) {
 			return nil, fmt.Errorf("config names policy %q, which is not loaded", name)
 		}
 	}
-	return &admit.State{Config: cfg, Builder: input.NewBuilder(cfg, o.Parents), Policies: set}, nil
+	b := input.NewBuilder(cfg, o.Parents)
+	if o.Baseline != nil {
+		b.WithBaseline(o.Baseline)
+	}
+	return &admit.State{Config: cfg, Builder: b, Policies: set}, nil
 }
 
 // Fingerprint hashes the contents of the config file and the policy

@@ -47,7 +47,7 @@ func TestLoadBundledAndExtraPolicies(t *testing.T) {
 	for _, p := range st.Policies.Policies {
 		names = append(names, p.Name)
 	}
-	if got := strings.Join(names, ","); got != "externalsecret_owned,no_latest,owned_fields,revert_warning,version_matrix" {
+	if got := strings.Join(names, ","); got != "externalsecret_owned,no_latest,owned_fields,permission_baseline,revert_warning,version_matrix" {
 		t.Fatalf("policies %s", got)
 	}
 	// only matching policies are evaluated

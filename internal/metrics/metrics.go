@@ -12,24 +12,26 @@ import (
 
 // Metrics are the collectors of one driftguard process.
 type Metrics struct {
-	Decisions      *prometheus.CounterVec
-	Requests       *prometheus.CounterVec
-	Latency        *prometheus.HistogramVec
-	InFlight       *prometheus.GaugeVec
-	BadRequests    *prometheus.CounterVec
-	LoadErrors     prometheus.Counter
-	LoadSuccess    prometheus.Counter
-	LastLoad       prometheus.Gauge
-	LastLoadFailed prometheus.Gauge
-	PoliciesLoaded prometheus.Gauge
-	EvalErrors     *prometheus.CounterVec
-	DriftRecords   *prometheus.CounterVec
-	CertExpiry     prometheus.Gauge
-	DriftObjects   *prometheus.GaugeVec
-	AuditRuns      *prometheus.CounterVec
-	AuditDuration  prometheus.Gauge
-	AuditLastRun   prometheus.Gauge
-	AuditObjects   *prometheus.GaugeVec
+	Decisions         *prometheus.CounterVec
+	Requests          *prometheus.CounterVec
+	Latency           *prometheus.HistogramVec
+	InFlight          *prometheus.GaugeVec
+	BadRequests       *prometheus.CounterVec
+	LoadErrors        prometheus.Counter
+	LoadSuccess       prometheus.Counter
+	LastLoad          prometheus.Gauge
+	LastLoadFailed    prometheus.Gauge
+	PoliciesLoaded    prometheus.Gauge
+	EvalErrors        *prometheus.CounterVec
+	DriftRecords      *prometheus.CounterVec
+	CertExpiry        prometheus.Gauge
+	DriftObjects      *prometheus.GaugeVec
+	AuditRuns         *prometheus.CounterVec
+	AuditDuration     prometheus.Gauge
+	AuditLastRun      prometheus.Gauge
+	AuditObjects      *prometheus.GaugeVec
+	PermissionMissing *prometheus.GaugeVec
+	PermissionChecks  *prometheus.CounterVec
 }
 
 // LatencyBuckets resolve below one millisecond, where most reviews land.
@@ -117,6 +119,15 @@ func New(reg prometheus.Registerer) *Metrics {
 		Name: "driftguard_audit_objects",
 		Help: "Live objects evaluated by the last audit run, by kind.",
 	}, []string{"kind"})
+	m.PermissionMissing = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "driftguard_permission_missing",
+		Help: "Permissions of the baseline that a service account lacks (SubjectAccessReview), by service_account (namespace/name, from config).",
+	}, []string{"service_account"})
+	m.PermissionChecks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "driftguard_permission_checks_total",
+		Help: "SubjectAccessReviews of the permission baseline, by result (allowed, denied, error).",
+	}, []string{"result"})
+	reg.MustRegister(m.PermissionMissing, m.PermissionChecks)
 	reg.MustRegister(m.DriftObjects, m.AuditRuns, m.AuditDuration, m.AuditLastRun, m.AuditObjects)
 	reg.MustRegister(m.Decisions, m.Requests, m.Latency, m.InFlight, m.BadRequests, m.LoadErrors, m.LoadSuccess,
 		m.LastLoad, m.LastLoadFailed, m.PoliciesLoaded, m.EvalErrors, m.DriftRecords, m.CertExpiry)
