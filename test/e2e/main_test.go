@@ -199,6 +199,8 @@ func (s *suite) setup() error {
 		"--policies", s.policyDir,
 		"--reload-interval", "500ms",
 		"--cluster",
+		"--audit-interval", "2s",
+		"--leader-elect", "--leader-election-namespace", "default",
 	)
 	s.logFile = filepath.Join(s.tmp, "driftguard.log")
 	lf, err := os.Create(s.logFile)
