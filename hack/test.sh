@@ -11,6 +11,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+step "tools the tests need (Debian's prometheus for promtool and the e2e alerts)"
+hack/install-prometheus.sh
+
 step "go vet"
 go vet ./...
 go vet -tags e2e ./test/...
