@@ -111,11 +111,8 @@ func serve(log logr.Logger, f serveFlags) error {
 			f.healthAddr = "127.0.0.1:8081"
 		}
 		if f.certDir == "" {
-			dir, err := os.MkdirTemp("", "driftguard-dev-certs-")
-			if err != nil {
-				return err
-			}
-			f.certDir = dir
+			// a fixed place, so the README's curl finds the CA and restarts reuse it
+			f.certDir = filepath.Join(os.TempDir(), "driftguard-dev-certs")
 		}
 		if _, err := os.Stat(filepath.Join(f.certDir, certs.CertFile)); errors.Is(err, os.ErrNotExist) {
 			hosts := append([]string{"localhost", "127.0.0.1", "::1"}, f.devHosts...)
