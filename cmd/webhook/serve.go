@@ -61,6 +61,7 @@ type serveFlags struct {
 	kubeconfig   bool
 	shutdownWait time.Duration
 	cluster      clusterFlags
+	rotation     rotationFlags
 }
 
 func runServe(args []string) int {
@@ -80,6 +81,10 @@ func runServe(args []string) int {
 	fs.BoolVar(&f.http2, "enable-http2", false, "serve HTTP/2 (off by default: the API server speaks HTTP/1.1 to webhooks)")
 	fs.BoolVar(&f.kubeconfig, "cluster", false, "look up controlling owners in the cluster (in-cluster config or KUBECONFIG)")
 	fs.DurationVar(&f.shutdownWait, "shutdown-delay", 0, "keep serving this long after SIGTERM before draining (lets endpoints update)")
+	fs.BoolVar(&f.rotation.enabled, "cert-rotation", false, "with --cluster: self-managed certificates (a CA and serving certificate in --cert-secret, rotated, CA injected into the webhook configurations)")
+	fs.StringVar(&f.rotation.secret, "cert-secret", "driftguard-cert", "with --cert-rotation: the Secret ([namespace/]name) that holds the certificates and is mounted at --cert-dir")
+	fs.StringVar(&f.rotation.dnsName, "cert-dns-name", "", "with --cert-rotation: the webhook Service's DNS name")
+	fs.StringVar(&f.rotation.webhookConfigs, "webhook-config-names", "driftguard,driftguard", "with --cert-rotation: <validating>,<mutating> webhook configuration names to inject the CA into")
 	fs.BoolVar(&f.cluster.audit, "audit", true, "with --cluster: run the drift audit (policies' drift rules on live objects)")
 	fs.DurationVar(&f.cluster.auditInterval, "audit-interval", 0, "override the config's audit.interval")
 	fs.BoolVar(&f.cluster.leaderElect, "leader-elect", false, "with --cluster: run the audit on the elected leader only (use with several replicas)")
@@ -125,6 +130,9 @@ func serve(log logr.Logger, f serveFlags) error {
 	if f.certDir == "" {
 		return errors.New("--cert-dir is required (or use --dev for a self-signed certificate)")
 	}
+	if f.rotation.enabled && !f.kubeconfig {
+		return errors.New("--cert-rotation needs --cluster")
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -132,9 +140,10 @@ func serve(log logr.Logger, f serveFlags) error {
 
 	opts := loader.Options{ConfigFile: f.config, PolicyDirs: f.policyDirs, NoBundled: f.noBundled}
 	var (
-		mgr    ctrl.Manager
-		keeper *baseline.Keeper
-		engine *admit.Engine
+		mgr        ctrl.Manager
+		keeper     *baseline.Keeper
+		engine     *admit.Engine
+		certsReady chan struct{}
 	)
 	if f.kubeconfig {
 		restCfg, err := restConfig()
@@ -151,6 +160,11 @@ func serve(log logr.Logger, f serveFlags) error {
 		}
 		keeper = newKeeper(log, mgr, f.cluster, func() *admit.Engine { return engine }, m)
 		opts.Baseline = keeper
+		if f.rotation.enabled {
+			if certsReady, err = addCertRotation(mgr, f.rotation, f.certDir); err != nil {
+				return err
+			}
+		}
 	}
 	st, err := loader.Load(ctx, opts)
 	if err != nil {
@@ -222,7 +236,19 @@ func serve(log logr.Logger, f serveFlags) error {
 	// The webhook server drains in-flight requests when its context ends.
 	srvCtx, srvCancel := context.WithCancel(context.Background())
 	defer srvCancel()
-	go func() { errs <- srv.Start(srvCtx) }()
+	go func() {
+		if certsReady != nil {
+			log.Info("waiting for the rotated certificates in --cert-dir")
+			select {
+			case <-certsReady:
+				certExpiry(m, filepath.Join(f.certDir, certs.CertFile))
+			case <-srvCtx.Done():
+				errs <- nil
+				return
+			}
+		}
+		errs <- srv.Start(srvCtx)
+	}()
 	go rl.Run(ctx)
 	go watchCertExpiry(ctx, m, filepath.Join(f.certDir, certs.CertFile))
 
