@@ -48,7 +48,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"policy", "decision", "operation", "kind", "dry_run"}),
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "driftguard_admission_requests_total",
-			Help: "Admission reviews answered, by webhook (validate, mutate) and answer (allowed, denied, exempt, error).",
+			Help: "Admission reviews answered, by webhook (validate, mutate) and answer (allowed, denied, exempt; the mutating webhook never denies).",
 		}, []string{"webhook", "answer", "operation", "kind", "dry_run"}),
 		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:                            "driftguard_admission_duration_seconds",
