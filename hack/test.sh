@@ -14,12 +14,18 @@ step() { printf '\n==> %s\n' "$*"; }
 step "tools the tests need (Debian's prometheus for promtool and the e2e alerts)"
 hack/install-prometheus.sh
 
+step "Helm chart: lint, template for several value sets, schema rejections (builds Helm as a Go tool)"
+SKIP_GO_TEST=1 hack/chart-check.sh
+
 step "go vet"
 go vet ./...
 go vet -tags e2e ./test/...
 
 step "unit tests (race detector on)"
 go test -race -count=1 ./...
+
+step "policy tests: Rego unit tests and fixture suites (driftguard test)"
+go run ./cmd/webhook test policies
 
 step "benchmarks compile and run once"
 go test -run '^$' -bench . -benchtime 1x ./internal/... >/dev/null
@@ -29,5 +35,6 @@ if [[ "${SKIP_E2E:-0}" != 1 ]]; then
   KUBEBUILDER_ASSETS="$(hack/e2e-assets.sh | tail -n 1)"
   export KUBEBUILDER_ASSETS
   step "end-to-end suite (assets in ${KUBEBUILDER_ASSETS})"
+  go test -count=1 -run TestAPIServer ./test/chart/...
   go test -tags e2e -count=1 -timeout 40m ./test/e2e/...
 fi

@@ -24,6 +24,9 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the admission webhook (default command)", runServe},
+		{"test", "run Rego unit tests and fixture suites (*.suite.yaml) of policies", runTest},
+		{"eval", "answer one AdmissionReview and show which policy said what", runEval},
+		{"explain", "explain who owns an object's fields and what a hand edit of it meets", runExplain},
 		{"version", "print the version", func([]string) int { fmt.Println("driftguard", version); return 0 }},
 	}
 }

@@ -1,0 +1,178 @@
+package suite
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/driftguard/driftguard/internal/admit"
+	"github.com/driftguard/driftguard/internal/policy"
+)
+
+// Answer is what the webhook answers a request, and which policy said what.
+type Answer struct {
+	Allowed  bool     `json:"allowed"`
+	Message  string   `json:"message,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+	// Patch is the mutating webhook's JSON patch.
+	Patch []PatchOp `json:"patch,omitempty"`
+	// Verdicts are the policies that matched the request.
+	Verdicts []Verdict `json:"verdicts,omitempty"`
+	// Exempt is why the request was not evaluated.
+	Exempt string `json:"exempt,omitempty"`
+	// Notes are enrichment problems (never fatal).
+	Notes []string `json:"notes,omitempty"`
+	// Error is set when the review could not be evaluated at all.
+	Error string `json:"error,omitempty"`
+}
+
+// PatchOp is one JSON patch operation.
+type PatchOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value any    `json:"value,omitempty"`
+}
+
+// Verdict is one policy's contribution.
+type Verdict struct {
+	Policy   string           `json:"policy"`
+	Mode     string           `json:"mode"`
+	Decision string           `json:"decision"`
+	Deny     []policy.Finding `json:"deny,omitempty"`
+	Warn     []policy.Finding `json:"warn,omitempty"`
+	Patch    []map[string]any `json:"patch,omitempty"`
+	Error    string           `json:"error,omitempty"`
+}
+
+// EvalOptions tune Evaluate.
+type EvalOptions struct {
+	// Mutate also runs the mutating webhook (its JSON patch).
+	Mutate bool
+	// Now is the clock of drift records (default time.Now).
+	Now func() time.Time
+}
+
+// Evaluate answers a request through the webhook's own code: the engine's
+// decision (for the verdicts), the validating handler (allowed, message,
+// warnings) and, with Mutate, the mutating handler (patch). The
+// managedFields cache is off, so reused uids and resourceVersions in
+// fixtures cannot leak ownership between requests. The returned decision
+// carries the enriched input; a *admit.BadInputError means the review
+// itself is unusable.
+func Evaluate(ctx context.Context, st *admit.State, req *admissionv1.AdmissionRequest, o EvalOptions) (*Answer, *admit.Decision, error) {
+	fresh := *st
+	fresh.Builder = st.Builder.WithoutCache()
+	e := admit.NewEngine(&fresh, nil)
+	if o.Now != nil {
+		e.Now = o.Now
+	}
+	d, err := e.Decide(ctx, req)
+	if err != nil {
+		return &Answer{Error: err.Error()}, nil, err
+	}
+	a := &Answer{Exempt: d.Input.Exempt, Notes: d.Input.Notes}
+	for _, v := range d.Verdicts {
+		vv := Verdict{Policy: v.Policy, Mode: string(v.Mode), Decision: v.Decision, Deny: v.Result.Deny, Warn: v.Result.Warn, Patch: v.Result.Patch}
+		if v.Result.Err != nil {
+			vv.Error = v.Result.Err.Error()
+		}
+		a.Verdicts = append(a.Verdicts, vv)
+	}
+	areq := admission.Request{AdmissionRequest: *req}
+	vr := (&admit.Validator{Engine: e}).Handle(ctx, areq)
+	a.Allowed = vr.Allowed
+	a.Warnings = vr.Warnings
+	if vr.Result != nil {
+		a.Message = vr.Result.Message
+		if !vr.Allowed && vr.Result.Code != 403 {
+			a.Error = fmt.Sprintf("HTTP %d: %s", vr.Result.Code, vr.Result.Message)
+		}
+	}
+	if o.Mutate {
+		mr := (&admit.Mutator{Engine: e}).Handle(ctx, areq)
+		if !mr.Allowed && mr.Result != nil {
+			return a, d, fmt.Errorf("mutating webhook: HTTP %d: %s", mr.Result.Code, mr.Result.Message)
+		}
+		for _, p := range mr.Patches {
+			a.Patch = append(a.Patch, PatchOp{Op: p.Operation, Path: p.Path, Value: p.Value})
+		}
+	}
+	return a, d, nil
+}
+
+// Drift evaluates the drift rules of the named policies (all that have
+// one when names is empty) on a live object, as the audit does: input
+// built by input.Builder.BuildLive (operation AUDIT), only policies whose
+// kinds match, none for exempt namespaces.
+func Drift(ctx context.Context, st *admit.State, gvk metav1.GroupVersionKind, obj map[string]any, names []string) (map[string][]policy.Finding, error) {
+	b := st.Builder.WithoutCache()
+	in, err := b.BuildLive(ctx, gvk, obj)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]policy.Finding{}
+	if len(names) == 0 {
+		for _, p := range st.Policies.Policies {
+			if p.Has("drift") {
+				names = append(names, p.Name)
+			}
+		}
+	}
+	val := ast.LazyObject(in.Doc)
+	ctx, cancel := context.WithTimeout(ctx, st.Config.EvalTimeout.Duration)
+	defer cancel()
+	for _, n := range names {
+		p := st.Policies.Get(n)
+		switch {
+		case p == nil:
+			return nil, fmt.Errorf("policy %q is not loaded", n)
+		case !p.Has("drift"):
+			return nil, fmt.Errorf("policy %q has no drift rule", n)
+		}
+		out[n] = []policy.Finding{}
+		if in.Exempt != "" || !(slices.Contains(p.Kinds, "*") || slices.Contains(p.Kinds, gvk.Kind)) {
+			continue
+		}
+		r := p.Drift(ctx, val)
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		if r.Drift != nil {
+			out[n] = r.Drift
+		}
+	}
+	return out, nil
+}
+
+// IsBadInput reports whether err means the review itself is unusable.
+func IsBadInput(err error) bool {
+	var bad *admit.BadInputError
+	return errors.As(err, &bad)
+}
+
+// jsonEqual compares two JSON values semantically.
+func jsonEqual(a json.RawMessage, b any) bool {
+	var x any
+	if err := json.Unmarshal(a, &x); err != nil {
+		return false
+	}
+	bb, err := json.Marshal(b)
+	if err != nil {
+		return false
+	}
+	var y any
+	if err := json.Unmarshal(bb, &y); err != nil {
+		return false
+	}
+	xb, _ := json.Marshal(x)
+	yb, _ := json.Marshal(y)
+	return string(xb) == string(yb)
+}
