@@ -1,6 +1,9 @@
 // Command driftguard is the driftguard admission webhook and its tools.
 //
 //	driftguard [serve] [flags]    run the webhook (default)
+//	driftguard test [dirs]        run Rego unit tests and fixture suites
+//	driftguard eval -f review     answer one review and show why
+//	driftguard explain kind/name  owners, conventions, managers, would-be answers
 //	driftguard version            print the version
 //
 // Run `driftguard <command> -h` for the flags of a command.
