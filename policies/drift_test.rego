@@ -118,3 +118,34 @@ test_update_not_touching_image_does_not_warn if {
 	inp := object.union(ui_update("gcr.io/ml-pipeline/frontend:2.0.5", "gcr.io/ml-pipeline/frontend:2.0.5"), {"changes": []})
 	count(version_matrix.warn) == 0 with input as inp
 }
+
+cm(v) := {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "pipeline-install-config", "namespace": "kubeflow"}, "data": {"appVersion": v}}
+
+cm_row := {"component": "kfp", "key": "appVersion", "expected": "2.5.0"}
+
+test_matrix_input_mismatch_is_drift if {
+	inp := {"request": fx.request("", "ConfigMap", "configmaps", "kubeflow", "pipeline-install-config", "AUDIT"), "object": cm("2.0.5"), "changes": [], "matrixInputs": [cm_row]}
+	ds := version_matrix.drift with input as inp
+	count(ds) == 1
+	some d in ds
+	d.field == "data.appVersion"
+	contains(d.msg, "2.0.5")
+	contains(d.msg, "2.5.0")
+}
+
+test_matrix_input_match_no_drift if {
+	inp := {"request": fx.request("", "ConfigMap", "configmaps", "kubeflow", "pipeline-install-config", "AUDIT"), "object": cm("2.5.0"), "changes": [], "matrixInputs": [cm_row]}
+	count(version_matrix.drift) == 0 with input as inp
+}
+
+test_matrix_input_update_away_warns if {
+	inp := {
+		"request": fx.request("", "ConfigMap", "configmaps", "kubeflow", "pipeline-install-config", "UPDATE"),
+		"object": cm("2.0.5"), "oldObject": cm("2.5.0"), "matrixInputs": [cm_row],
+		"changes": [{"path": "data.appVersion", "op": "replace", "managers": [], "owner": "", "via": ""}],
+	}
+	ws := version_matrix.warn with input as inp
+	count(ws) == 1
+	some w in ws
+	contains(w.msg, "away from the version matrix")
+}

@@ -7,9 +7,9 @@ package driftguard.policies.version_matrix
 import data.driftguard.lib
 
 meta := {
-	"kinds": ["Deployment", "StatefulSet", "DaemonSet", "Pod"],
+	"kinds": ["Deployment", "StatefulSet", "DaemonSet", "Pod", "ConfigMap"],
 	"operations": ["CREATE", "UPDATE"],
-	"description": "Compare workload images with the version matrix: drift for live mismatches, a warning for changes that move away from it.",
+	"description": "Compare workload images and reconciler inputs (ConfigMap keys) with the version matrix: drift for live mismatches, a warning for changes that move away from it.",
 }
 
 pod_spec := input.object.spec.template.spec if input.object.spec.template
@@ -49,4 +49,27 @@ warn contains {"field": x.field, "msg": msg} if {
 	some x in mismatch
 	input.request.operation == "CREATE"
 	msg := sprintf("%s of %s is %s, not %s as the version matrix says for component %s.", [x.field, lib.object_ref, x.image, x.expected, x.component])
+}
+
+# Reconciler inputs: ConfigMap keys that carry a component's version
+# (e.g. kubeflow/pipeline-install-config appVersion).
+key_field(k) := sprintf("data.%s", [k]) if regex.match(`^[A-Za-z0-9_-]+$`, k)
+key_field(k) := sprintf("data[%s]", [k]) if not regex.match(`^[A-Za-z0-9_-]+$`, k)
+
+input_mismatch contains {"component": m.component, "expected": m.expected, "value": v, "field": key_field(m.key)} if {
+	some m in input.matrixInputs
+	v := object.get(object.get(input.object, "data", {}), m.key, "")
+	v != m.expected
+}
+
+drift contains {"field": x.field, "msg": msg} if {
+	some x in input_mismatch
+	msg := sprintf("%s of %s is %q; the version matrix says component %s is %q.", [x.field, lib.object_ref, x.value, x.component, x.expected])
+}
+
+warn contains {"field": x.field, "msg": msg} if {
+	some x in input_mismatch
+	input.request.operation == "UPDATE"
+	changed(x.field)
+	msg := sprintf("%s of %s moves to %q, away from the version matrix (component %s is %q); the reconciler will render children from it. Update the matrix first if this is an upgrade.", [x.field, lib.object_ref, x.value, x.component, x.expected])
 }

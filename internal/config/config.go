@@ -101,6 +101,18 @@ type Component struct {
 	Image string `json:"image"`
 	// Workloads run the component.
 	Workloads []Workload `json:"workloads"`
+	// Inputs are reconciler inputs that carry the component's version,
+	// e.g. the appVersion key of kubeflow/pipeline-install-config.
+	Inputs []ReconcilerInput `json:"inputs"`
+}
+
+// ReconcilerInput is a ConfigMap key that must hold an expected value.
+type ReconcilerInput struct {
+	// ConfigMap as namespace/name.
+	ConfigMap string `json:"configMap"`
+	Key       string `json:"key"`
+	// Value is what the key must hold for the component's version.
+	Value string `json:"value"`
 }
 
 // Workload names a container of a workload. Empty fields match anything.
@@ -384,8 +396,13 @@ func (c *Config) Validate() error {
 		if comp.Name == "" || comp.Image == "" {
 			bad("versionMatrix[%d]: name and image are required", i)
 		}
-		if len(comp.Workloads) == 0 {
-			bad("versionMatrix[%d] (%s): workloads is empty, so nothing could be checked", i, comp.Name)
+		if len(comp.Workloads) == 0 && len(comp.Inputs) == 0 {
+			bad("versionMatrix[%d] (%s): workloads and inputs are empty, so nothing could be checked", i, comp.Name)
+		}
+		for j, in := range comp.Inputs {
+			if ns, n, ok := strings.Cut(in.ConfigMap, "/"); !ok || ns == "" || n == "" || in.Key == "" {
+				bad("versionMatrix[%d].inputs[%d]: configMap must be namespace/name and key is required", i, j)
+			}
 		}
 		for j, w := range comp.Workloads {
 			if w.Kind == "" {

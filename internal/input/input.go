@@ -46,6 +46,7 @@ type Builder struct {
 	breakGlass   map[string]bool
 	handEditMgr  map[string]bool
 	matrix       map[string][]matrixEntry // by kind
+	matrixInputs map[string][]matrixInput // by ConfigMap namespace/name
 	parents      ParentLookup
 	baseline     BaselineLookup
 	managed      *managedCache
@@ -81,6 +82,7 @@ func NewBuilder(cfg *config.Config, parents ParentLookup) *Builder {
 		breakGlass:   set(cfg.BreakGlass.Groups),
 		handEditMgr:  set(cfg.HandEditManagers),
 		matrix:       map[string][]matrixEntry{},
+		matrixInputs: map[string][]matrixInput{},
 		parents:      parents,
 		managed:      newManagedCache(1024),
 	}
@@ -108,6 +110,9 @@ func NewBuilder(cfg *config.Config, parents ParentLookup) *Builder {
 	for _, c := range cfg.VersionMatrix {
 		for _, w := range c.Workloads {
 			b.matrix[w.Kind] = append(b.matrix[w.Kind], matrixEntry{component: c.Name, image: c.Image, w: w})
+		}
+		for _, in := range c.Inputs {
+			b.matrixInputs[in.ConfigMap] = append(b.matrixInputs[in.ConfigMap], matrixInput{component: c.Name, key: in.Key, value: in.Value})
 		}
 	}
 	return b
@@ -492,6 +497,15 @@ func (b *Builder) doc(ctx context.Context, in *Input, ctrl *ownerRef) map[string
 	if m := b.matrixFor(in); len(m) > 0 {
 		doc["matrix"] = m
 	}
+	if in.Request.Kind.Kind == "ConfigMap" && in.Request.Kind.Group == "" {
+		var rows []any
+		for _, r := range b.matrixInputs[in.Request.Namespace+"/"+in.Request.Name] {
+			rows = append(rows, map[string]any{"component": r.component, "key": r.key, "expected": r.value})
+		}
+		if len(rows) > 0 {
+			doc["matrixInputs"] = rows
+		}
+	}
 	if len(in.HandEdits) > 0 {
 		he := make([]any, len(in.HandEdits))
 		for i, h := range in.HandEdits {
@@ -585,6 +599,8 @@ func stringsToAny(xs []string) []any {
 	}
 	return out
 }
+
+type matrixInput struct{ component, key, value string }
 
 type matrixEntry struct {
 	component, image string

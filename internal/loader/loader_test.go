@@ -57,8 +57,8 @@ func TestLoadBundledAndExtraPolicies(t *testing.T) {
 	if ps := st.Policies.Matching("Secret", "UPDATE"); len(ps) != 3 {
 		t.Fatalf("Secret UPDATE matches %d policies, want 3 (two wildcard + externalsecret_owned)", len(ps))
 	}
-	if ps := st.Policies.Matching("ConfigMap", "CREATE"); len(ps) != 0 {
-		t.Fatalf("ConfigMap CREATE matches %d policies, want 0", len(ps))
+	if ps := st.Policies.Matching("Service", "CREATE"); len(ps) != 0 {
+		t.Fatalf("Service CREATE matches %d policies, want 0", len(ps))
 	}
 	e := admit.NewEngine(st, nil)
 	d, err := e.Decide(context.Background(), podCreate())

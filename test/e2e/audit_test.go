@@ -197,6 +197,7 @@ versionMatrix:
   - name: kfp-frontend
     image: ghcr.io/kubeflow/kfp-frontend:2.5.0
     workloads: [{kind: Deployment, namespace: audit-a, name: ml-pipeline-ui, container: frontend}]
+    inputs: [{configMap: audit-a/pipeline-install-config, key: appVersion, value: "2.5.0"}]
 permissionBaseline:
   - serviceAccount: kubeflow/argo
     permissions:
@@ -255,6 +256,14 @@ permissionBaseline:
 		r = k(asAlice, "set", "image", "deployment/ml-pipeline-ui", "-n", auditNS, "frontend=gcr.io/ml-pipeline/frontend:2.0.6")
 		expectAllowed(t, r)
 		expectWarning(t, r, 1, "away from the version matrix")
+
+		// the reconciler input that carries the version
+		cmLabels := map[string]string{"policy": "version_matrix", "namespace": auditNS, "kind": "ConfigMap"}
+		mustSucceed(t, k(asAlice, "create", "configmap", "pipeline-install-config", "-n", auditNS, "--from-literal=appVersion=2.5.0"))
+		r = k(asAlice, "patch", "configmap", "pipeline-install-config", "-n", auditNS, "-p", `{"data":{"appVersion":"2.0.5"}}`)
+		expectAllowed(t, r)
+		expectWarning(t, r, 1, "data.appVersion", "away from the version matrix", "2.5.0")
+		waitGauge(t, "driftguard_drift_objects", cmLabels, func(v float64) bool { return v == 1 }, 20*time.Second)
 	})
 
 	t.Run("14: permission baseline: a needed binding is protected; losing it is a gap that alerts", func(t *testing.T) {
