@@ -396,6 +396,11 @@ func (s *suite) webhookConfigYAML() string {
     resources: ["*"]
     operations: [CREATE, UPDATE, DELETE]
     scope: "*"
+  matchConditions:
+  # driftguard's own leader-election Lease renewals and events are noise
+  # (the Helm chart skips them the same way)
+  - name: skip-leases-and-events
+    expression: "!(request.resource.group == 'coordination.k8s.io' && request.resource.resource == 'leases') && request.resource.resource != 'events'"
   namespaceSelector:
     matchExpressions:
     - {key: kubernetes.io/metadata.name, operator: NotIn, values: [kube-system]}
