@@ -479,6 +479,11 @@ func (b *Builder) doc(ctx context.Context, in *Input, ctrl *ownerRef) map[string
 		"namespace":   req.Namespace,
 		"dryRun":      req.DryRun != nil && *req.DryRun,
 	}
+	// the kind the client asked for, before the API server converted it
+	// (matchPolicy Equivalent): deprecated API versions show here
+	if rk := req.RequestKind; rk != nil {
+		request["requestKind"] = map[string]any{"group": rk.Group, "version": rk.Version, "kind": rk.Kind}
+	}
 	doc := map[string]any{
 		"request": request,
 		"actor":   actor,
