@@ -2,7 +2,6 @@ package policies_test
 
 import (
 	"context"
-	"fmt"
 	"io/fs"
 	"sort"
 	"strings"
@@ -11,10 +10,11 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/tester"
-	"github.com/open-policy-agent/opa/v1/topdown"
 
 	"github.com/driftguard/driftguard/internal/policy"
 	"github.com/driftguard/driftguard/policies"
+
+	"github.com/driftguard/driftguard/internal/suite"
 )
 
 // minRegoTests guards against a run that finds no tests (a renamed
@@ -93,7 +93,7 @@ func TestRegoUnitTests(t *testing.T) {
 		case r.Skip:
 			t.Logf("%s (%s): SKIPPED", name, loc)
 		case r.Fail:
-			t.Errorf("%s (%s): FAIL%s\n%s", name, loc, failedAt(r), r.Output)
+			t.Errorf("%s (%s): FAIL%s\n%s", name, loc, suite.FailedAt(r), r.Output)
 		default:
 			passed++
 		}
@@ -102,35 +102,6 @@ func TestRegoUnitTests(t *testing.T) {
 	if ran < minRegoTests {
 		t.Errorf("only %d Rego tests ran, want at least %d", ran, minRegoTests)
 	}
-}
-
-// failedAt names the furthest expression of the test rule's own body
-// that failed: where the test stopped (the trace holds every Fail event,
-// including those of policy rules that are merely not applicable).
-func failedAt(r *tester.Result) string {
-	if r.Location == nil {
-		return ""
-	}
-	first := r.Location.Row
-	last := first + strings.Count(string(r.Location.Text), "\n")
-	var at *ast.Location
-	var expr string
-	for _, e := range r.Trace {
-		if e.Op != topdown.FailOp || e.Location == nil || e.Location.File != r.Location.File {
-			continue
-		}
-		if e.Location.Row < first || e.Location.Row > last {
-			continue
-		}
-		if at == nil || e.Location.Row >= at.Row {
-			at = e.Location
-			expr = string(e.Location.Text)
-		}
-	}
-	if at == nil {
-		return ""
-	}
-	return fmt.Sprintf(" at line %d: %s", at.Row, expr)
 }
 
 // TestTestFilesAreNoPolicies checks that loading the bundled policies

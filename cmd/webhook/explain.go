@@ -69,7 +69,7 @@ func explainMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, explainUsage)
 		fs.PrintDefaults()
 	}
-	pos, err := parseInterspersed(fs, args)
+	pos, err := parseFlagsAnywhere(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -146,22 +146,6 @@ func explainMain(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// parseInterspersed parses flags before and after positional arguments
-// (driftguard explain deploy/api -n tenant-a).
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
 
 // kubeconfigNamespace is the namespace of the kubeconfig's current
 // context ("default" when it names none).

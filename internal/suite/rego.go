@@ -81,7 +81,7 @@ func (r *Runner) RunRegoTests(ctx context.Context) ([]SuiteResult, error) {
 		case t.Skip:
 			cr.Status, cr.Reason = StatusSkip, "todo_test_"
 		case t.Fail:
-			cr.Status, cr.Reason = StatusFail, "FAIL"+failedAt(t)+failedSubResults(t)
+			cr.Status, cr.Reason = StatusFail, "FAIL"+FailedAt(t)+failedSubResults(t)
 		default:
 			cr.Status = StatusPass
 		}
@@ -99,9 +99,9 @@ func (r *Runner) RunRegoTests(ctx context.Context) ([]SuiteResult, error) {
 	return out, nil
 }
 
-// failedAt names the furthest expression of the test rule's own body that
+// FailedAt names the furthest expression of the test rule's own body that
 // failed: where the test stopped.
-func failedAt(r *tester.Result) string {
+func FailedAt(r *tester.Result) string {
 	if r.Location == nil {
 		return ""
 	}

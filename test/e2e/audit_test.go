@@ -28,27 +28,7 @@ import (
 
 const auditNS = "audit-a"
 
-func auditDeployment(name, image string) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: %[1]s
-  namespace: %[3]s
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: %[1]s}
-  template:
-    metadata:
-      labels: {app: %[1]s}
-    spec:
-      containers:
-      - name: api
-        image: %[2]s
-        env:
-        - {name: LOG_LEVEL, value: info}
-`, name, image, auditNS)
-}
+func auditDeployment(name, image string) string { return terraformDeploymentIn(auditNS, name, image) }
 
 // prometheus runs Prometheus scraping driftguard with the shipped rules.
 type prometheus struct {

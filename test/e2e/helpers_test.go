@@ -20,6 +20,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/driftguard/driftguard/internal/admit"
 )
 
 // Identities the scenarios act as (impersonated by the system:masters admin).
@@ -338,14 +340,7 @@ func waitMetricAbove(t *testing.T, name string, labels map[string]string, v floa
 }
 
 // driftRecord reads the driftguard.io/drift annotation of a stored object.
-type driftEdit struct {
-	By     string   `json:"by"`
-	At     string   `json:"at"`
-	Owner  string   `json:"owner"`
-	Fields []string `json:"fields"`
-	Policy string   `json:"policy"`
-	Reason string   `json:"reason"`
-}
+type driftEdit = admit.DriftEdit
 
 func driftRecord(t *testing.T, resource, ns string) (raw string, edits []driftEdit) {
 	t.Helper()

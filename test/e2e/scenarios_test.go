@@ -39,12 +39,14 @@ const (
 )
 
 // terraformDeployment is what the tenant's Terraform module applies.
-func terraformDeployment(name, image string) string {
+func terraformDeployment(name, image string) string { return terraformDeploymentIn(ns, name, image) }
+
+func terraformDeploymentIn(namespace, name, image string) string {
 	return fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: %[1]s
-  namespace: tenant-a
+  namespace: %[3]s
 spec:
   replicas: 2
   selector:
@@ -58,7 +60,7 @@ spec:
         image: %[2]s
         env:
         - {name: LOG_LEVEL, value: info}
-`, name, image)
+`, name, image, namespace)
 }
 
 // terraformApply is the Terraform runner's server-side apply (the
