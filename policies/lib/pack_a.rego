@@ -1,0 +1,83 @@
+# Shared helpers of the seed policy pack (feature_flags, mutable_tags,
+# security_context): tenant namespaces, the pod specs of workloads,
+# their containers and image references.
+package driftguard.lib.pack_a
+
+# Workload kinds whose objects carry a pod spec.
+workload_kinds := ["Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"]
+
+# Container lists of a pod spec.
+container_types := ["initContainers", "containers", "ephemeralContainers"]
+
+# The namespace is a tenant namespace: it matches one of the globs.
+tenant(ns, globs) if {
+	some g in globs
+	glob.match(g, [], ns)
+}
+
+# Where the pod spec of a workload of this kind lives, as a path
+# (in input.changes notation) and as a list of keys.
+spec_path(k) := "spec" if k == "Pod"
+
+spec_path(k) := "spec.template.spec" if k in {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
+
+spec_path(k) := "spec.jobTemplate.spec.template.spec" if k == "CronJob"
+
+spec_keys(k) := split(spec_path(k), ".")
+
+# The pod spec of obj (a workload of kind k), {} when it has none.
+pod_spec(obj, k) := object.get(obj, spec_keys(k), {})
+
+# The containers of obj: key "<type>[<name>]" -> {"type", "name",
+# "path" (in input.changes notation), "c" (the container)}.
+containers(obj, k) := {key: {"type": t, "name": c.name, "path": sprintf("%s.%s[%s]", [spec_path(k), t, c.name]), "c": c} |
+	spec := pod_spec(obj, k)
+	some t in container_types
+	some c in object.get(spec, t, [])
+	key := sprintf("%s[%s]", [t, c.name])
+}
+
+# parse_image splits an image reference into registry, repository, tag
+# and digest ("" when absent). The first component is a registry when it
+# has a dot or a port, or is localhost: localhost:5000/app has no tag.
+parse_image(ref) := {"registry": registry, "repository": repository, "tag": tag, "digest": digest} if {
+	[name_tag, digest] := split_digest(ref)
+	[registry, rest] := split_registry(name_tag)
+	[repository, tag] := split_tag(rest)
+}
+
+split_digest(ref) := [substring(ref, 0, i), substring(ref, i + 1, -1)] if {
+	i := indexof(ref, "@")
+	i >= 0
+} else := [ref, ""]
+
+split_registry(s) := [parts[0], concat("/", array.slice(parts, 1, count(parts)))] if {
+	parts := split(s, "/")
+	count(parts) > 1
+	registry_host(parts[0])
+} else := ["", s]
+
+registry_host(h) if contains(h, ".")
+
+registry_host(h) if contains(h, ":")
+
+registry_host("localhost")
+
+# The tag follows the last colon of the repository path (the registry's
+# port has been split off already).
+split_tag(s) := [substring(s, 0, i), substring(s, i + 1, -1)] if {
+	i := last_index(s, ":")
+	i >= 0
+} else := [s, ""]
+
+last_index(s, sub) := i if {
+	idx := indexof_n(s, sub)
+	count(idx) > 0
+	i := max(idx)
+} else := -1
+
+# The object's declared owner, "" when it has none.
+object_owner := object.get(input, ["objectOwner", "name"], "")
+
+# " Change it in <the owner's source>." when the object has a declared owner.
+owner_hint := sprintf(" Change it in %s.", [data.driftguard.lib.owner_source(object_owner)]) if object_owner != "" else := ""

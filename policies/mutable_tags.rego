@@ -1,0 +1,81 @@
+# Tenant workloads run pinned images: a `latest` tag or no tag at all (and
+# no digest) is denied, since what runs changes whenever the tag moves;
+# an image without a digest gets a warning. Docs: docs/policies/mutable_tags.md.
+package driftguard.policies.mutable_tags
+
+import data.driftguard.lib
+import data.driftguard.lib.pack_a
+
+meta := {
+	"kinds": pack_a.workload_kinds,
+	"operations": ["CREATE", "UPDATE"],
+	"description": "Deny mutable image tags (latest, or no tag and no digest) on tenant workloads; warn about images without a digest.",
+}
+
+# {} also when no params document is loaded at all (unit tests, --no-config).
+default params := {}
+
+params := object.get(data.driftguard.params, "mutable_tags", {})
+
+tenant_namespaces := object.get(params, "tenantNamespaces", ["tenant-*"])
+
+# Off when params are absent: the bundled suites and e2e scenarios change
+# tenant images without digests and count warnings exactly. The
+# recommended config turns it on (docs/policies/mutable_tags.md).
+warn_without_digest := object.get(params, "warnWithoutDigest", false)
+
+tenant if pack_a.tenant(input.request.namespace, tenant_namespaces)
+
+new_containers := pack_a.containers(input.object, lib.kind)
+
+old_containers := pack_a.containers(input.oldObject, lib.kind) if input.oldObject else := {}
+
+# Images this request sets: every image on CREATE; on UPDATE those that
+# differ from the old object's (so a legacy image does not block a scale).
+set_images contains {"path": sprintf("%s.image", [c.path]), "image": c.c.image} if {
+	some key, c in new_containers
+	c.c.image != object.get(old_containers, [key, "c", "image"], "")
+}
+
+mutable(ref) := "the mutable tag latest" if {
+	r := pack_a.parse_image(ref)
+	r.digest == ""
+	r.tag == "latest"
+}
+
+mutable(ref) := "no tag (so latest)" if {
+	r := pack_a.parse_image(ref)
+	r.digest == ""
+	r.tag == ""
+}
+
+deny contains {"field": i.path, "owner": pack_a.object_owner, "msg": msg} if {
+	tenant
+	some i in set_images
+	why := mutable(i.image)
+	msg := sprintf("%s of %s is %s, which has %s: what runs changes whenever the tag moves. Pin a version tag or a digest (%s:<version> or %s@sha256:<digest>).%s", [
+		i.path, lib.object_ref, i.image, why, repo(i.image), repo(i.image), pack_a.owner_hint,
+	])
+}
+
+warn contains {"field": i.path, "owner": pack_a.object_owner, "msg": msg} if {
+	tenant
+	warn_without_digest
+	some i in set_images
+	not mutable(i.image)
+	pack_a.parse_image(i.image).digest == ""
+	msg := sprintf("%s of %s is %s without a digest: the tag can be moved to another image. Consider %s@sha256:<digest>.", [
+		i.path, lib.object_ref, i.image, i.image,
+	])
+}
+
+# The image reference without tag or digest.
+repo(ref) := concat("/", [r.registry, r.repository]) if {
+	r := pack_a.parse_image(ref)
+	r.registry != ""
+}
+
+repo(ref) := r.repository if {
+	r := pack_a.parse_image(ref)
+	r.registry == ""
+}

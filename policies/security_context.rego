@@ -1,0 +1,139 @@
+# Hardened security settings of tenant workloads only ever get stricter:
+# an UPDATE that loosens them (runAsNonRoot, readOnlyRootFilesystem,
+# allowPrivilegeEscalation, dropped or added capabilities, privileged) is
+# denied whoever makes it, and privileged containers are denied on CREATE.
+# Docs: docs/policies/security_context.md.
+package driftguard.policies.security_context
+
+import data.driftguard.lib
+import data.driftguard.lib.pack_a
+
+meta := {
+	"kinds": pack_a.workload_kinds,
+	"operations": ["CREATE", "UPDATE"],
+	"description": "Deny updates that loosen the security context of tenant workloads, and privileged tenant containers.",
+}
+
+# {} also when no params document is loaded at all (unit tests, --no-config).
+default params := {}
+
+params := object.get(data.driftguard.params, "security_context", {})
+
+tenant_namespaces := object.get(params, "tenantNamespaces", ["tenant-*"])
+
+tenant if pack_a.tenant(input.request.namespace, tenant_namespaces)
+
+update if input.request.operation == "UPDATE"
+
+spec_path := pack_a.spec_path(lib.kind)
+
+new_spec := pack_a.pod_spec(input.object, lib.kind)
+
+old_spec := pack_a.pod_spec(input.oldObject, lib.kind)
+
+new_containers := pack_a.containers(input.object, lib.kind)
+
+old_containers := pack_a.containers(input.oldObject, lib.kind) if input.oldObject else := {}
+
+pod_sc(spec) := object.get(spec, "securityContext", {})
+
+sc(c) := object.get(c, "securityContext", {})
+
+# runAsNonRoot of a container: its own, else the pod's.
+effective_non_root(c, spec) := sc(c).runAsNonRoot
+
+effective_non_root(c, spec) := object.get(pod_sc(spec), "runAsNonRoot", null) if not "runAsNonRoot" in object.keys(sc(c))
+
+shown(v) := "removed" if v == null
+
+shown(v) := sprintf("%v", [v]) if v != null
+
+deny_msg(field, what) := sprintf("%s of %s: %s (by %s). Hardened security settings of tenant workloads may only get stricter; keep the old value.%s", [
+	field, lib.object_ref, what, lib.actor, pack_a.owner_hint,
+])
+
+# Pod level: runAsNonRoot true -> false or removed.
+deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(field, what)} if {
+	tenant
+	update
+	pod_sc(old_spec).runAsNonRoot == true
+	v := object.get(pod_sc(new_spec), "runAsNonRoot", null)
+	v != true
+	field := sprintf("%s.securityContext.runAsNonRoot", [spec_path])
+	what := sprintf("runAsNonRoot of the pod loosened from true to %s", [shown(v)])
+}
+
+# Container level: runAsNonRoot true -> not true (the pod's value counts when the container's is removed).
+deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(field, what)} if {
+	tenant
+	update
+	some key, o in old_containers
+	sc(o.c).runAsNonRoot == true
+	n := new_containers[key]
+	v := effective_non_root(n.c, new_spec)
+	v != true
+	field := sprintf("%s.securityContext.runAsNonRoot", [n.path])
+	what := sprintf("runAsNonRoot of container %s loosened from true to %s", [n.name, shown(v)])
+}
+
+# Container level: readOnlyRootFilesystem true -> not true.
+deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(field, what)} if {
+	tenant
+	update
+	some key, o in old_containers
+	sc(o.c).readOnlyRootFilesystem == true
+	n := new_containers[key]
+	v := object.get(sc(n.c), "readOnlyRootFilesystem", null)
+	v != true
+	field := sprintf("%s.securityContext.readOnlyRootFilesystem", [n.path])
+	what := sprintf("readOnlyRootFilesystem of container %s loosened from true to %s", [n.name, shown(v)])
+}
+
+# Container level: allowPrivilegeEscalation false -> not false.
+deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(field, what)} if {
+	tenant
+	update
+	some key, o in old_containers
+	sc(o.c).allowPrivilegeEscalation == false
+	n := new_containers[key]
+	v := object.get(sc(n.c), "allowPrivilegeEscalation", null)
+	v != false
+	field := sprintf("%s.securityContext.allowPrivilegeEscalation", [n.path])
+	what := sprintf("allowPrivilegeEscalation of container %s loosened from false to %s", [n.name, shown(v)])
+}
+
+caps(c, list) := {upper(x) | some x in object.get(sc(c), ["capabilities", list], [])}
+
+# A capability the container dropped is no longer dropped (ALL included).
+deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(field, what)} if {
+	tenant
+	update
+	some key, o in old_containers
+	n := new_containers[key]
+	some cap in caps(o.c, "drop") - caps(n.c, "drop")
+	field := sprintf("%s.securityContext.capabilities.drop", [n.path])
+	what := sprintf("container %s no longer drops capability %s", [n.name, cap])
+}
+
+# A capability is added to a container that did not have it.
+deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(field, what)} if {
+	tenant
+	update
+	some key, n in new_containers
+	old := object.get(old_containers, [key, "c"], {})
+	some cap in caps(n.c, "add") - caps(old, "add")
+	field := sprintf("%s.securityContext.capabilities.add", [n.path])
+	what := sprintf("container %s gains capability %s", [n.name, cap])
+}
+
+# privileged: true on CREATE, or set by an UPDATE (e.g. on a new container).
+deny contains {"field": field, "owner": pack_a.object_owner, "msg": msg} if {
+	tenant
+	some key, n in new_containers
+	sc(n.c).privileged == true
+	object.get(old_containers, [key, "c", "securityContext", "privileged"], false) != true
+	field := sprintf("%s.securityContext.privileged", [n.path])
+	msg := sprintf("%s of %s: container %s is privileged (by %s); tenant workloads may not run privileged containers. Grant the specific capability it needs instead, or run it outside tenant namespaces.%s", [
+		field, lib.object_ref, n.name, lib.actor, pack_a.owner_hint,
+	])
+}
