@@ -15,8 +15,20 @@ annotations := object.get(input.object.metadata, "annotations", {}) if input.obj
 annotations := object.get(input.oldObject.metadata, "annotations", {}) if not input.object
 
 # "Kind namespace/name" for messages.
-object_ref := sprintf("%s %s/%s", [kind, input.request.namespace, input.request.name]) if input.request.namespace != ""
-object_ref := sprintf("%s %s", [kind, input.request.name]) if input.request.namespace == ""
+# (for a Namespace the API server sets request.namespace to its own name)
+object_ref := sprintf("%s %s/%s", [kind, input.request.namespace, input.request.name]) if {
+	input.request.namespace != ""
+	kind != "Namespace"
+}
+
+object_ref := sprintf("%s %s", [kind, input.request.name]) if {
+	not namespaced_ref
+}
+
+namespaced_ref if {
+	input.request.namespace != ""
+	kind != "Namespace"
+}
 
 # The human name of a declared owner.
 owner_display(name) := input.owners[name].display
