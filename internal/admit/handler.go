@@ -166,7 +166,9 @@ func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, herr.code, herr.msg)
 		return
 	}
-	resp := h.Webhook.Handle(r.Context(), admission.Request{AdmissionRequest: *review.Request})
+	// Shutdown (controller-runtime cancels the server's base context) must
+	// not cut an evaluation short: it is bounded by evalTimeout instead.
+	resp := h.Webhook.Handle(context.WithoutCancel(r.Context()), admission.Request{AdmissionRequest: *review.Request})
 	if resp.Result != nil && resp.Result.Code >= 400 && !resp.Allowed && resp.Result.Reason == "" && resp.Result.Code != http.StatusForbidden {
 		h.Log.Info("review could not be evaluated", "uid", review.Request.UID, "error", resp.Result.Message)
 	}

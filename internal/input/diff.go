@@ -68,8 +68,17 @@ var bookkeeping = map[string]bool{
 func Diff(oldObj, newObj map[string]any) []Change {
 	d := differ{path: make([]segment, 0, 16)}
 	d.walkMap(nil, oldObj, newObj)
-	sort.Slice(d.out, func(i, j int) bool { return d.out[i].Path < d.out[j].Path })
-	return d.out
+	sort.SliceStable(d.out, func(i, j int) bool { return d.out[i].Path < d.out[j].Path })
+	// items with duplicate merge keys (allowed for env, e.g.) would name
+	// the same path twice
+	out := d.out[:0]
+	for i, c := range d.out {
+		if i > 0 && c.Path == d.out[i-1].Path {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 type differ struct {

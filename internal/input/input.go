@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 
 	gojson "github.com/goccy/go-json"
@@ -190,7 +191,10 @@ func (b *Builder) Build(ctx context.Context, req *admissionv1.AdmissionRequest) 
 
 	if req.Operation == admissionv1.Update && in.Exempt == "" {
 		in.Changes = Diff(in.OldObject, in.Object)
-		in.Changes = append(in.Changes, b.droppedOwnership(managed, newMF)...)
+		if dropped := b.droppedOwnership(managed, newMF); len(dropped) > 0 {
+			in.Changes = append(in.Changes, dropped...)
+			sort.SliceStable(in.Changes, func(i, j int) bool { return in.Changes[i].Path < in.Changes[j].Path })
+		}
 		for i := range in.Changes {
 			b.attribute(in, &in.Changes[i], managed)
 		}
