@@ -146,7 +146,6 @@ func explainMain(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-
 // kubeconfigNamespace is the namespace of the kubeconfig's current
 // context ("default" when it names none).
 func kubeconfigNamespace(path string) string {
