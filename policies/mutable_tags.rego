@@ -26,9 +26,9 @@ warn_without_digest := object.get(params, "warnWithoutDigest", false)
 
 tenant if pack_a.tenant(input.request.namespace, tenant_namespaces)
 
-new_containers := pack_a.containers(input.object, lib.kind)
+new_containers := pack_a.new_containers
 
-old_containers := pack_a.containers(input.oldObject, lib.kind) if input.oldObject else := {}
+old_containers := pack_a.old_containers
 
 # Images this request sets: every image on CREATE; on UPDATE those that
 # differ from the old object's (so a legacy image does not block a scale).

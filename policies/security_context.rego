@@ -27,22 +27,24 @@ update if input.request.operation == "UPDATE"
 
 spec_path := pack_a.spec_path(lib.kind)
 
-new_spec := pack_a.pod_spec(input.object, lib.kind)
+new_spec := pack_a.new_pod_spec
 
-old_spec := pack_a.pod_spec(input.oldObject, lib.kind)
+old_spec := pack_a.old_pod_spec
 
-new_containers := pack_a.containers(input.object, lib.kind)
+new_containers := pack_a.new_containers
 
-old_containers := pack_a.containers(input.oldObject, lib.kind) if input.oldObject else := {}
+old_containers := pack_a.old_containers
 
-pod_sc(spec) := object.get(spec, "securityContext", {})
+new_pod_sc := object.get(new_spec, "securityContext", {})
+
+old_pod_sc := object.get(old_spec, "securityContext", {})
 
 sc(c) := object.get(c, "securityContext", {})
 
 # runAsNonRoot of a container: its own, else the pod's.
-effective_non_root(c, spec) := sc(c).runAsNonRoot
+effective_non_root(c) := sc(c).runAsNonRoot
 
-effective_non_root(c, spec) := object.get(pod_sc(spec), "runAsNonRoot", null) if not "runAsNonRoot" in object.keys(sc(c))
+effective_non_root(c) := object.get(new_pod_sc, "runAsNonRoot", null) if not "runAsNonRoot" in object.keys(sc(c))
 
 shown(v) := "removed" if v == null
 
@@ -56,8 +58,8 @@ deny_msg(field, what) := sprintf("%s of %s: %s (by %s). Hardened security settin
 deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(field, what)} if {
 	tenant
 	update
-	pod_sc(old_spec).runAsNonRoot == true
-	v := object.get(pod_sc(new_spec), "runAsNonRoot", null)
+	old_pod_sc.runAsNonRoot == true
+	v := object.get(new_pod_sc, "runAsNonRoot", null)
 	v != true
 	field := sprintf("%s.securityContext.runAsNonRoot", [spec_path])
 	what := sprintf("runAsNonRoot of the pod loosened from true to %s", [shown(v)])
@@ -70,7 +72,7 @@ deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(fie
 	some key, o in old_containers
 	sc(o.c).runAsNonRoot == true
 	n := new_containers[key]
-	v := effective_non_root(n.c, new_spec)
+	v := effective_non_root(n.c)
 	v != true
 	field := sprintf("%s.securityContext.runAsNonRoot", [n.path])
 	what := sprintf("runAsNonRoot of container %s loosened from true to %s", [n.name, shown(v)])

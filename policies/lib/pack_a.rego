@@ -28,8 +28,25 @@ spec_keys(k) := split(spec_path(k), ".")
 # The pod spec of obj (a workload of kind k), {} when it has none.
 pod_spec(obj, k) := object.get(obj, spec_keys(k), {})
 
-# The containers of obj: key "<type>[<name>]" -> {"type", "name",
-# "path" (in input.changes notation), "c" (the container)}.
+# The pod specs and containers of this request's objects, as rules: a
+# function taking a whole object would make OPA hash (and so convert) the
+# object for its call cache, which costs more than all the checks.
+new_pod_spec := object.get(input.object, spec_keys(data.driftguard.lib.kind), {}) if input.object else := {}
+
+old_pod_spec := object.get(input.oldObject, spec_keys(data.driftguard.lib.kind), {}) if input.oldObject else := {}
+
+new_containers := {key: {"type": t, "name": c.name, "path": sprintf("%s.%s[%s]", [spec_path(data.driftguard.lib.kind), t, c.name]), "c": c} |
+	some t in container_types
+	some c in object.get(new_pod_spec, t, [])
+	key := sprintf("%s[%s]", [t, c.name])
+}
+
+old_containers := {key: {"type": t, "name": c.name, "path": sprintf("%s.%s[%s]", [spec_path(data.driftguard.lib.kind), t, c.name]), "c": c} |
+	some t in container_types
+	some c in object.get(old_pod_spec, t, [])
+	key := sprintf("%s[%s]", [t, c.name])
+}
+
 containers(obj, k) := {key: {"type": t, "name": c.name, "path": sprintf("%s.%s[%s]", [spec_path(k), t, c.name]), "c": c} |
 	spec := pod_spec(obj, k)
 	some t in container_types
@@ -37,9 +54,6 @@ containers(obj, k) := {key: {"type": t, "name": c.name, "path": sprintf("%s.%s[%
 	key := sprintf("%s[%s]", [t, c.name])
 }
 
-# parse_image splits an image reference into registry, repository, tag
-# and digest ("" when absent). The first component is a registry when it
-# has a dot or a port, or is localhost: localhost:5000/app has no tag.
 parse_image(ref) := {"registry": registry, "repository": repository, "tag": tag, "digest": digest} if {
 	[name_tag, digest] := split_digest(ref)
 	[registry, rest] := split_registry(name_tag)
