@@ -65,8 +65,12 @@ func TestPackB(t *testing.T) {
 	t.Run("version_label: an image bump without the version label warns", func(t *testing.T) {
 		const ns = "pack-b-tenant-a"
 		// tenant namespaces from config: the policy's params
-		cfg := strings.Replace(string(config.DefaultYAML()), "\npolicies:\n",
-			"\npolicies:\n  version_label:\n    mode: enforce\n    params:\n      tenantNamespaces: [\"pack-b-tenant-*\"]\n", 1)
+		def := string(config.DefaultYAML())
+		cfg := strings.Replace(def, `params: {tenantNamespaces: ["tenant-*"], label: version}`,
+			`params: {tenantNamespaces: ["pack-b-tenant-*"], label: version}`, 1)
+		if cfg == def {
+			t.Fatal("the default config has no version_label params to point at pack-b-tenant-*")
+		}
 		reload(t, []byte(cfg))
 		t.Cleanup(func() { reload(t, config.DefaultYAML()) })
 		packBNamespace(t, ns)
