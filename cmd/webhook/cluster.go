@@ -84,7 +84,7 @@ func newKeeper(log logr.Logger, mgr ctrl.Manager, f clusterFlags, engine func() 
 }
 
 // startCluster adds the audit and the baseline keeper and starts the manager.
-func startCluster(ctx context.Context, log logr.Logger, mgr ctrl.Manager, f clusterFlags, e *admit.Engine, k *baseline.Keeper, m *metrics.Metrics) error {
+func startCluster(ctx context.Context, log logr.Logger, mgr ctrl.Manager, f clusterFlags, e *admit.Engine, k *baseline.Keeper, m *metrics.Metrics, errs chan<- error) error {
 	if f.audit {
 		a := &audit.Auditor{Engine: e, Reader: mgr.GetCache(), Metrics: m, Log: log.WithName("audit"), Interval: f.auditInterval}
 		if err := mgr.Add(a); err != nil {
@@ -96,7 +96,7 @@ func startCluster(ctx context.Context, log logr.Logger, mgr ctrl.Manager, f clus
 	}
 	go func() {
 		if err := mgr.Start(ctx); err != nil {
-			log.Error(err, "controller manager stopped")
+			errs <- fmt.Errorf("controller manager stopped: %w", err)
 		}
 	}()
 	log.Info("cluster loops started", "audit", f.audit, "leaderElection", f.leaderElect)

@@ -175,8 +175,13 @@ func serve(log logr.Logger, f serveFlags) error {
 	rl := &loader.Reloader{Options: opts, Engine: engine, Metrics: m, Log: log.WithName("reload"), Interval: f.reload}
 	rl.Loaded(st)
 	log.Info("policies loaded", "policies", len(st.Policies.Policies), "files", len(st.Policies.Files))
+	// any of these failing ends serve: the webhook server, the side
+	// listeners, or the controller manager (audit, baseline, certificate
+	// rotation, leader election) — a process that can no longer do its job
+	// must not stay alive behind a passing liveness probe
+	errs := make(chan error, 4)
 	if mgr != nil {
-		if err := startCluster(ctx, log, mgr, f.cluster, engine, keeper, m); err != nil {
+		if err := startCluster(ctx, log, mgr, f.cluster, engine, keeper, m, errs); err != nil {
 			return err
 		}
 	}
@@ -214,7 +219,6 @@ func serve(log logr.Logger, f serveFlags) error {
 	metricsMux := http.NewServeMux()
 	metricsMux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: reg}))
 
-	errs := make(chan error, 3)
 	side := func(addr string, h http.Handler, name string) *http.Server {
 		s := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
 		ln, err := net.Listen("tcp", addr)
