@@ -36,16 +36,7 @@ func BenchmarkValidateDeploymentUpdate8K(b *testing.B) {
 	body := review(b, nil)
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
-	defer reportCPU(b, cpuTime())
-	for b.Loop() {
-		r := httptest.NewRequest(http.MethodPost, "/validate", bytes.NewReader(body))
-		r.Header.Set("Content-Type", "application/json")
-		w := httptest.NewRecorder()
-		e.validate.ServeHTTP(w, r)
-		if w.Code != http.StatusOK {
-			b.Fatal(w.Body.String())
-		}
-	}
+	serveLoop(b, e.validate, "/validate", body)
 }
 
 // BenchmarkMutateDeploymentUpdate8K is the same review through the
@@ -54,16 +45,7 @@ func BenchmarkMutateDeploymentUpdate8K(b *testing.B) {
 	e := newEnv(b, "")
 	body := review(b, nil)
 	b.ReportAllocs()
-	defer reportCPU(b, cpuTime())
-	for b.Loop() {
-		r := httptest.NewRequest(http.MethodPost, "/mutate", bytes.NewReader(body))
-		r.Header.Set("Content-Type", "application/json")
-		w := httptest.NewRecorder()
-		e.mutate.ServeHTTP(w, r)
-		if w.Code != http.StatusOK {
-			b.Fatal(w.Body.String())
-		}
-	}
+	serveLoop(b, e.mutate, "/mutate", body)
 }
 
 // BenchmarkDecide8K isolates enrichment and evaluation (no HTTP, no JSON
@@ -94,12 +76,18 @@ func BenchmarkFloorControllerRuntimeNoop(b *testing.B) {
 	body := review(b, nil)
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
+	serveLoop(b, wh, "/validate", body)
+}
+
+// serveLoop posts body to h once per iteration and reports CPU per op.
+func serveLoop(b *testing.B, h http.Handler, path string, body []byte) {
+	b.Helper()
 	defer reportCPU(b, cpuTime())
 	for b.Loop() {
-		r := httptest.NewRequest(http.MethodPost, "/validate", bytes.NewReader(body))
+		r := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
 		r.Header.Set("Content-Type", "application/json")
 		w := httptest.NewRecorder()
-		wh.ServeHTTP(w, r)
+		h.ServeHTTP(w, r)
 		if w.Code != http.StatusOK {
 			b.Fatal(w.Body.String())
 		}

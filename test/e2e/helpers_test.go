@@ -205,11 +205,16 @@ func denial(r result) string {
 // expectWarning asserts exactly n Warning lines and that one of them has every want.
 func expectWarning(t *testing.T, r result, n int, wants ...string) string {
 	t.Helper()
-	ws := r.warnings()
-	if len(ws) != n {
+	if ws := r.warnings(); len(ws) != n {
 		t.Fatalf("expected %d Warning line(s), got %d:\n%s", n, len(ws), r)
 	}
-	for _, w := range ws {
+	return anyWarning(t, r, wants...)
+}
+
+// anyWarning asserts a Warning line with every want (other lines may exist).
+func anyWarning(t *testing.T, r result, wants ...string) string {
+	t.Helper()
+	for _, w := range r.warnings() {
 		ok := true
 		for _, want := range wants {
 			if !strings.Contains(w, want) {
