@@ -7,10 +7,8 @@ package e2e
 // way their owners make them, then the real binary explains them.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -34,20 +32,7 @@ func explainRun(t *testing.T, args ...string) result {
 	defer cancel()
 	full := append([]string{"explain"}, args...)
 	full = append(full, "--kubeconfig", s.kubeconfig)
-	cmd := exec.CommandContext(ctx, s.binary, full...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{args: full, stdout: out.String(), stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		r.code, r.stderr = -1, r.stderr+"\n(exec: "+err.Error()+")"
-	}
-	return r
+	return runCmd(ctx, kopts{}, full, s.binary, full...)
 }
 
 // explainJSON runs explain -o json and decodes the report.

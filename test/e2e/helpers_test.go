@@ -64,8 +64,13 @@ type kopts struct {
 func (s *suite) run(o kopts, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	full := append([]string{"--kubeconfig", s.kubeconfig}, args...)
-	cmd := exec.CommandContext(ctx, s.kubectlPath, full...)
+	return runCmd(ctx, o, args, s.kubectlPath, append([]string{"--kubeconfig", s.kubeconfig}, args...)...)
+}
+
+// runCmd runs a program and keeps its exit code and output; shown is how
+// the run is named in messages.
+func runCmd(ctx context.Context, o kopts, shown []string, path string, args ...string) result {
+	cmd := exec.CommandContext(ctx, path, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if o.stdin != "" {
@@ -73,7 +78,7 @@ func (s *suite) run(o kopts, args ...string) result {
 	}
 	cmd.Env = append(os.Environ(), o.env...)
 	err := cmd.Run()
-	r := result{args: args, stdout: out.String(), stderr: errb.String()}
+	r := result{args: shown, stdout: out.String(), stderr: errb.String()}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
