@@ -13,43 +13,90 @@ meta := {
 	"description": "Warn on requests made in a deprecated or removed API version, naming the replacement.",
 }
 
-# group, version, kind ("*": every kind of the group/version), the
-# replacement, and the Kubernetes minor version that removed it ("" when
-# it is deprecated but still served).
-builtin := [
-	{"group": "extensions", "version": "v1beta1", "kind": "Ingress", "replacement": "networking.k8s.io/v1 Ingress", "removedIn": "1.22"},
-	{"group": "extensions", "version": "v1beta1", "kind": "Deployment", "replacement": "apps/v1 Deployment", "removedIn": "1.16"},
-	{"group": "extensions", "version": "v1beta1", "kind": "DaemonSet", "replacement": "apps/v1 DaemonSet", "removedIn": "1.16"},
-	{"group": "extensions", "version": "v1beta1", "kind": "ReplicaSet", "replacement": "apps/v1 ReplicaSet", "removedIn": "1.16"},
-	{"group": "extensions", "version": "v1beta1", "kind": "NetworkPolicy", "replacement": "networking.k8s.io/v1 NetworkPolicy", "removedIn": "1.16"},
-	{"group": "extensions", "version": "v1beta1", "kind": "PodSecurityPolicy", "replacement": "Pod Security Admission (namespace labels pod-security.kubernetes.io/*)", "removedIn": "1.25"},
-	{"group": "apps", "version": "v1beta1", "kind": "*", "replacement": "apps/v1", "removedIn": "1.16"},
-	{"group": "apps", "version": "v1beta2", "kind": "*", "replacement": "apps/v1", "removedIn": "1.16"},
-	{"group": "networking.k8s.io", "version": "v1beta1", "kind": "Ingress", "replacement": "networking.k8s.io/v1 Ingress", "removedIn": "1.22"},
-	{"group": "networking.k8s.io", "version": "v1beta1", "kind": "IngressClass", "replacement": "networking.k8s.io/v1 IngressClass", "removedIn": "1.22"},
-	{"group": "policy", "version": "v1beta1", "kind": "PodSecurityPolicy", "replacement": "Pod Security Admission (namespace labels pod-security.kubernetes.io/*)", "removedIn": "1.25"},
-	{"group": "policy", "version": "v1beta1", "kind": "PodDisruptionBudget", "replacement": "policy/v1 PodDisruptionBudget", "removedIn": "1.25"},
-	{"group": "batch", "version": "v1beta1", "kind": "CronJob", "replacement": "batch/v1 CronJob", "removedIn": "1.25"},
-	{"group": "autoscaling", "version": "v2beta1", "kind": "HorizontalPodAutoscaler", "replacement": "autoscaling/v2 HorizontalPodAutoscaler", "removedIn": "1.25"},
-	{"group": "autoscaling", "version": "v2beta2", "kind": "HorizontalPodAutoscaler", "replacement": "autoscaling/v2 HorizontalPodAutoscaler", "removedIn": "1.26"},
-	{"group": "discovery.k8s.io", "version": "v1beta1", "kind": "EndpointSlice", "replacement": "discovery.k8s.io/v1 EndpointSlice", "removedIn": "1.25"},
-	{"group": "events.k8s.io", "version": "v1beta1", "kind": "Event", "replacement": "events.k8s.io/v1 Event", "removedIn": "1.25"},
-	{"group": "node.k8s.io", "version": "v1beta1", "kind": "RuntimeClass", "replacement": "node.k8s.io/v1 RuntimeClass", "removedIn": "1.25"},
-	{"group": "storage.k8s.io", "version": "v1beta1", "kind": "CSIStorageCapacity", "replacement": "storage.k8s.io/v1 CSIStorageCapacity", "removedIn": "1.27"},
-	{"group": "storage.k8s.io", "version": "v1beta1", "kind": "*", "replacement": "storage.k8s.io/v1", "removedIn": "1.22"},
-	{"group": "flowcontrol.apiserver.k8s.io", "version": "v1beta1", "kind": "*", "replacement": "flowcontrol.apiserver.k8s.io/v1", "removedIn": "1.26"},
-	{"group": "flowcontrol.apiserver.k8s.io", "version": "v1beta2", "kind": "*", "replacement": "flowcontrol.apiserver.k8s.io/v1", "removedIn": "1.29"},
-	{"group": "flowcontrol.apiserver.k8s.io", "version": "v1beta3", "kind": "*", "replacement": "flowcontrol.apiserver.k8s.io/v1", "removedIn": "1.32"},
-	{"group": "admissionregistration.k8s.io", "version": "v1beta1", "kind": "MutatingWebhookConfiguration", "replacement": "admissionregistration.k8s.io/v1 MutatingWebhookConfiguration", "removedIn": "1.22"},
-	{"group": "admissionregistration.k8s.io", "version": "v1beta1", "kind": "ValidatingWebhookConfiguration", "replacement": "admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration", "removedIn": "1.22"},
-	{"group": "apiextensions.k8s.io", "version": "v1beta1", "kind": "*", "replacement": "apiextensions.k8s.io/v1", "removedIn": "1.22"},
-	{"group": "apiregistration.k8s.io", "version": "v1beta1", "kind": "*", "replacement": "apiregistration.k8s.io/v1", "removedIn": "1.22"},
-	{"group": "certificates.k8s.io", "version": "v1beta1", "kind": "*", "replacement": "certificates.k8s.io/v1", "removedIn": "1.22"},
-	{"group": "coordination.k8s.io", "version": "v1beta1", "kind": "*", "replacement": "coordination.k8s.io/v1", "removedIn": "1.22"},
-	{"group": "rbac.authorization.k8s.io", "version": "v1beta1", "kind": "*", "replacement": "rbac.authorization.k8s.io/v1", "removedIn": "1.22"},
-	{"group": "scheduling.k8s.io", "version": "v1beta1", "kind": "*", "replacement": "scheduling.k8s.io/v1", "removedIn": "1.22"},
-	{"group": "", "version": "v1", "kind": "Endpoints", "replacement": "discovery.k8s.io/v1 EndpointSlice", "removedIn": ""},
-]
+# Rows by group/version (looked up by key: most requests use a current
+# version and find nothing), each with group, version, kind ("*": every
+# kind of the group/version), the replacement, and the Kubernetes minor
+# version that removed it ("" when it is deprecated but still served).
+builtin := {
+	"extensions/v1beta1": [
+		{"group": "extensions", "version": "v1beta1", "kind": "Ingress", "replacement": "networking.k8s.io/v1 Ingress", "removedIn": "1.22"},
+		{"group": "extensions", "version": "v1beta1", "kind": "Deployment", "replacement": "apps/v1 Deployment", "removedIn": "1.16"},
+		{"group": "extensions", "version": "v1beta1", "kind": "DaemonSet", "replacement": "apps/v1 DaemonSet", "removedIn": "1.16"},
+		{"group": "extensions", "version": "v1beta1", "kind": "ReplicaSet", "replacement": "apps/v1 ReplicaSet", "removedIn": "1.16"},
+		{"group": "extensions", "version": "v1beta1", "kind": "NetworkPolicy", "replacement": "networking.k8s.io/v1 NetworkPolicy", "removedIn": "1.16"},
+		{"group": "extensions", "version": "v1beta1", "kind": "PodSecurityPolicy", "replacement": "Pod Security Admission (namespace labels pod-security.kubernetes.io/*)", "removedIn": "1.25"},
+	],
+	"apps/v1beta1": [
+		{"group": "apps", "version": "v1beta1", "kind": "*", "replacement": "apps/v1", "removedIn": "1.16"},
+	],
+	"apps/v1beta2": [
+		{"group": "apps", "version": "v1beta2", "kind": "*", "replacement": "apps/v1", "removedIn": "1.16"},
+	],
+	"networking.k8s.io/v1beta1": [
+		{"group": "networking.k8s.io", "version": "v1beta1", "kind": "Ingress", "replacement": "networking.k8s.io/v1 Ingress", "removedIn": "1.22"},
+		{"group": "networking.k8s.io", "version": "v1beta1", "kind": "IngressClass", "replacement": "networking.k8s.io/v1 IngressClass", "removedIn": "1.22"},
+	],
+	"policy/v1beta1": [
+		{"group": "policy", "version": "v1beta1", "kind": "PodSecurityPolicy", "replacement": "Pod Security Admission (namespace labels pod-security.kubernetes.io/*)", "removedIn": "1.25"},
+		{"group": "policy", "version": "v1beta1", "kind": "PodDisruptionBudget", "replacement": "policy/v1 PodDisruptionBudget", "removedIn": "1.25"},
+	],
+	"batch/v1beta1": [
+		{"group": "batch", "version": "v1beta1", "kind": "CronJob", "replacement": "batch/v1 CronJob", "removedIn": "1.25"},
+	],
+	"autoscaling/v2beta1": [
+		{"group": "autoscaling", "version": "v2beta1", "kind": "HorizontalPodAutoscaler", "replacement": "autoscaling/v2 HorizontalPodAutoscaler", "removedIn": "1.25"},
+	],
+	"autoscaling/v2beta2": [
+		{"group": "autoscaling", "version": "v2beta2", "kind": "HorizontalPodAutoscaler", "replacement": "autoscaling/v2 HorizontalPodAutoscaler", "removedIn": "1.26"},
+	],
+	"discovery.k8s.io/v1beta1": [
+		{"group": "discovery.k8s.io", "version": "v1beta1", "kind": "EndpointSlice", "replacement": "discovery.k8s.io/v1 EndpointSlice", "removedIn": "1.25"},
+	],
+	"events.k8s.io/v1beta1": [
+		{"group": "events.k8s.io", "version": "v1beta1", "kind": "Event", "replacement": "events.k8s.io/v1 Event", "removedIn": "1.25"},
+	],
+	"node.k8s.io/v1beta1": [
+		{"group": "node.k8s.io", "version": "v1beta1", "kind": "RuntimeClass", "replacement": "node.k8s.io/v1 RuntimeClass", "removedIn": "1.25"},
+	],
+	"storage.k8s.io/v1beta1": [
+		{"group": "storage.k8s.io", "version": "v1beta1", "kind": "CSIStorageCapacity", "replacement": "storage.k8s.io/v1 CSIStorageCapacity", "removedIn": "1.27"},
+		{"group": "storage.k8s.io", "version": "v1beta1", "kind": "*", "replacement": "storage.k8s.io/v1", "removedIn": "1.22"},
+	],
+	"flowcontrol.apiserver.k8s.io/v1beta1": [
+		{"group": "flowcontrol.apiserver.k8s.io", "version": "v1beta1", "kind": "*", "replacement": "flowcontrol.apiserver.k8s.io/v1", "removedIn": "1.26"},
+	],
+	"flowcontrol.apiserver.k8s.io/v1beta2": [
+		{"group": "flowcontrol.apiserver.k8s.io", "version": "v1beta2", "kind": "*", "replacement": "flowcontrol.apiserver.k8s.io/v1", "removedIn": "1.29"},
+	],
+	"flowcontrol.apiserver.k8s.io/v1beta3": [
+		{"group": "flowcontrol.apiserver.k8s.io", "version": "v1beta3", "kind": "*", "replacement": "flowcontrol.apiserver.k8s.io/v1", "removedIn": "1.32"},
+	],
+	"admissionregistration.k8s.io/v1beta1": [
+		{"group": "admissionregistration.k8s.io", "version": "v1beta1", "kind": "MutatingWebhookConfiguration", "replacement": "admissionregistration.k8s.io/v1 MutatingWebhookConfiguration", "removedIn": "1.22"},
+		{"group": "admissionregistration.k8s.io", "version": "v1beta1", "kind": "ValidatingWebhookConfiguration", "replacement": "admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration", "removedIn": "1.22"},
+	],
+	"apiextensions.k8s.io/v1beta1": [
+		{"group": "apiextensions.k8s.io", "version": "v1beta1", "kind": "*", "replacement": "apiextensions.k8s.io/v1", "removedIn": "1.22"},
+	],
+	"apiregistration.k8s.io/v1beta1": [
+		{"group": "apiregistration.k8s.io", "version": "v1beta1", "kind": "*", "replacement": "apiregistration.k8s.io/v1", "removedIn": "1.22"},
+	],
+	"certificates.k8s.io/v1beta1": [
+		{"group": "certificates.k8s.io", "version": "v1beta1", "kind": "*", "replacement": "certificates.k8s.io/v1", "removedIn": "1.22"},
+	],
+	"coordination.k8s.io/v1beta1": [
+		{"group": "coordination.k8s.io", "version": "v1beta1", "kind": "*", "replacement": "coordination.k8s.io/v1", "removedIn": "1.22"},
+	],
+	"rbac.authorization.k8s.io/v1beta1": [
+		{"group": "rbac.authorization.k8s.io", "version": "v1beta1", "kind": "*", "replacement": "rbac.authorization.k8s.io/v1", "removedIn": "1.22"},
+	],
+	"scheduling.k8s.io/v1beta1": [
+		{"group": "scheduling.k8s.io", "version": "v1beta1", "kind": "*", "replacement": "scheduling.k8s.io/v1", "removedIn": "1.22"},
+	],
+	"v1": [
+		{"group": "", "version": "v1", "kind": "Endpoints", "replacement": "discovery.k8s.io/v1 EndpointSlice", "removedIn": ""},
+	],
+}
 
 params := pack_b.params("deprecated_apis", {
 	# extra rows, same shape as builtin (e.g. a CRD's old version)
@@ -57,8 +104,6 @@ params := pack_b.params("deprecated_apis", {
 	# group/version strings (e.g. "v1", "apps/v1beta1") not to warn about
 	"ignore": [],
 })
-
-table := array.concat(params.extra, builtin)
 
 # The version the client used: requestKind (before conversion), else kind.
 gvk := input.request.requestKind if input.request.requestKind.kind
@@ -71,9 +116,16 @@ gv(group, version) := sprintf("%s/%s", [group, version]) if group != ""
 
 # The most specific row: one naming the kind wins over a "*" row; extra
 # rows (config) win over builtin ones.
+gv_text := gv(gvk.group, gvk.version)
+
+candidates := array.concat(
+	[r | some r in params.extra; r.group == gvk.group; r.version == gvk.version],
+	object.get(builtin, gv_text, []),
+)
+
 matching := array.concat(
-	[r | some r in table; r.group == gvk.group; r.version == gvk.version; r.kind == gvk.kind],
-	[r | some r in table; r.group == gvk.group; r.version == gvk.version; r.kind == "*"],
+	[r | some r in candidates; r.kind == gvk.kind],
+	[r | some r in candidates; r.kind == "*"],
 )
 
 row := matching[0]
@@ -87,8 +139,9 @@ replacement := row.replacement if contains(row.replacement, " ")
 replacement := sprintf("%s %s", [row.replacement, gvk.kind]) if not contains(row.replacement, " ")
 
 warn contains {"field": "apiVersion", "owner": pack_b.object_owner, "msg": msg} if {
-	not gv(gvk.group, gvk.version) in params.ignore
+	row
+	not gv_text in params.ignore
 	msg := sprintf("%s %s of %s is %s; use %s instead (update the manifest in its source).", [
-		gv(gvk.group, gvk.version), gvk.kind, pack_b.object_ref, status, replacement,
+		gv_text, gvk.kind, pack_b.object_ref, status, replacement,
 	])
 }

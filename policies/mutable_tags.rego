@@ -32,9 +32,28 @@ old_containers := pack_a.old_containers
 
 # Images this request sets: every image on CREATE; on UPDATE those that
 # differ from the old object's (so a legacy image does not block a scale).
+# An UPDATE that adds, removes or replaces containers is compared
+# container by container; any other UPDATE sets exactly the images its
+# changes name, looked up without walking every container.
+compare_all if pack_a.unguarded
+
+compare_all if pack_a.structural_change
+
 set_images contains {"path": sprintf("%s.image", [c.path]), "image": c.c.image} if {
+	compare_all
 	some key, c in new_containers
 	c.c.image != object.get(old_containers, [key, "c", "image"], "")
+}
+
+set_images contains {"path": c.path, "image": image} if {
+	not compare_all
+	some c in input.changes
+	endswith(c.path, ".image")
+	c.op != "remove"
+	ref := pack_a.container_ref(c.path)
+	some x in object.get(pack_a.new_pod_spec, ref.type, [])
+	x.name == ref.name
+	image := x.image
 }
 
 mutable(ref) := "the mutable tag latest" if {

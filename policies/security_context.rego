@@ -25,6 +25,18 @@ tenant if pack_a.tenant(input.request.namespace, tenant_namespaces)
 
 update if input.request.operation == "UPDATE"
 
+# Only a request that touches a security context, or adds or removes
+# containers, can loosen one: other UPDATEs (an image, replicas) skip
+# the walk over both objects' containers.
+relevant if pack_a.unguarded
+
+relevant if pack_a.structural_change
+
+relevant if {
+	some c in input.changes
+	contains(c.path, "securityContext")
+}
+
 spec_path := pack_a.spec_path(lib.kind)
 
 new_spec := pack_a.new_pod_spec
@@ -58,6 +70,7 @@ deny_msg(field, what) := sprintf("%s of %s: %s (by %s). Hardened security settin
 deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(field, what)} if {
 	tenant
 	update
+	relevant
 	old_pod_sc.runAsNonRoot == true
 	v := object.get(new_pod_sc, "runAsNonRoot", null)
 	v != true
@@ -69,6 +82,7 @@ deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(fie
 deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(field, what)} if {
 	tenant
 	update
+	relevant
 	some key, o in old_containers
 	sc(o.c).runAsNonRoot == true
 	n := new_containers[key]
@@ -82,6 +96,7 @@ deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(fie
 deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(field, what)} if {
 	tenant
 	update
+	relevant
 	some key, o in old_containers
 	sc(o.c).readOnlyRootFilesystem == true
 	n := new_containers[key]
@@ -95,6 +110,7 @@ deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(fie
 deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(field, what)} if {
 	tenant
 	update
+	relevant
 	some key, o in old_containers
 	sc(o.c).allowPrivilegeEscalation == false
 	n := new_containers[key]
@@ -110,6 +126,7 @@ caps(c, list) := {upper(x) | some x in object.get(sc(c), ["capabilities", list],
 deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(field, what)} if {
 	tenant
 	update
+	relevant
 	some key, o in old_containers
 	n := new_containers[key]
 	some cap in caps(o.c, "drop") - caps(n.c, "drop")
@@ -121,6 +138,7 @@ deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(fie
 deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(field, what)} if {
 	tenant
 	update
+	relevant
 	some key, n in new_containers
 	old := object.get(old_containers, [key, "c"], {})
 	some cap in caps(n.c, "add") - caps(old, "add")
@@ -131,6 +149,7 @@ deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(fie
 # privileged: true on CREATE, or set by an UPDATE (e.g. on a new container).
 deny contains {"field": field, "owner": pack_a.object_owner, "msg": msg} if {
 	tenant
+	relevant
 	some key, n in new_containers
 	sc(n.c).privileged == true
 	object.get(old_containers, [key, "c", "securityContext", "privileged"], false) != true

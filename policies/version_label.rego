@@ -37,10 +37,7 @@ label_value := template.metadata.labels[params.label]
 
 tag := pack_b.image_tag(main_container.image)
 
-mismatch if {
-	tenant
-	label_value != tag
-}
+mismatch if label_value != tag
 
 # On UPDATE only when the request touched the label or the main image:
 # an unrelated edit (scale, env) is not told about an old mismatch.
@@ -48,13 +45,27 @@ relevant if input.request.operation == "CREATE"
 
 relevant if {
 	input.request.operation == "UPDATE"
+	touched
 	some c in input.changes
 	c.path in {label_field, image_field}
 }
 
+# A cheap first look before the main container is worked out: some
+# change is a pod-template label or an image.
+touched if {
+	some c in input.changes
+	startswith(c.path, "spec.template.metadata.labels")
+}
+
+touched if {
+	some c in input.changes
+	endswith(c.path, ".image")
+}
+
 warn contains {"field": label_field, "owner": pack_b.object_owner, "msg": msg} if {
-	mismatch
+	tenant
 	relevant
+	mismatch
 	msg := sprintf("%s of %s is %q but container %s runs image tag %q (%s); set the label to %q together with the image (in the workload's source) so dashboards and the version matrix agree.", [
 		label_field, pack_b.object_ref, label_value, main_container.name, tag, main_container.image, tag,
 	])

@@ -100,8 +100,7 @@ func (e *Engine) decide(ctx context.Context, st *State, req *admissionv1.Admissi
 	if in.Exempt != "" {
 		return d, nil
 	}
-	ps := st.Policies.Matching(req.Kind.Kind, string(req.Operation))
-	if len(ps) == 0 {
+	if len(st.Policies.Matching(req.Kind.Kind, string(req.Operation))) == 0 {
 		return d, nil
 	}
 	// Converted lazily: policies pay only for the parts of the object they read.
@@ -109,9 +108,8 @@ func (e *Engine) decide(ctx context.Context, st *State, req *admissionv1.Admissi
 	cfg := st.Config
 	ctx, cancel := context.WithTimeout(ctx, cfg.EvalTimeout.Duration)
 	defer cancel()
-	for _, p := range ps {
-		r := p.Admit(ctx, val)
-		v := Verdict{Policy: p.Name, Mode: cfg.ModeFor(p.Name), Result: r}
+	for _, r := range st.Policies.AdmitAll(ctx, req.Kind.Kind, string(req.Operation), val) {
+		v := Verdict{Policy: r.Policy, Mode: cfg.ModeFor(r.Policy), Result: r}
 		e.apply(cfg, d, &v)
 		d.Verdicts = append(d.Verdicts, v)
 	}

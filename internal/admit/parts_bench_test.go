@@ -69,3 +69,27 @@ func BenchmarkPartEval(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkPartConvertContainers(b *testing.B) {
+	var rv admissionv1.AdmissionReview
+	json.Unmarshal(review(b, nil), &rv)
+	var n map[string]any
+	gojson.Unmarshal(rv.Request.Object.Raw, &n)
+	cs := n["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"]
+	defer reportCPU(b, cpuTime())
+	for b.Loop() {
+		ast.MustInterfaceToValue(cs)
+	}
+}
+
+func BenchmarkPartEvalAll(b *testing.B) {
+	e := newEnv(b, "")
+	var rv admissionv1.AdmissionReview
+	json.Unmarshal(review(b, nil), &rv)
+	st := e.engine.State()
+	in, _ := st.Builder.Build(context.Background(), rv.Request)
+	defer reportCPU(b, cpuTime())
+	for b.Loop() {
+		st.Policies.AdmitAll(context.Background(), "Deployment", "UPDATE", ast.LazyObject(in.Doc))
+	}
+}

@@ -60,6 +60,19 @@ type Set struct {
 	byKindOp map[string][]*Policy // "Kind/OP" → policies, including wildcards
 	wildOp   map[string][]*Policy // "OP" → wildcard-kind policies
 	Files    []string
+
+	// One prepared query per distinct list of matching policies, which
+	// evaluates all their admission rules at once: one evaluation per
+	// request instead of one per policy, and helpers shared between
+	// policies (a workload's containers) are computed once.
+	combined     map[string]*combinedQuery // key: policy names joined by ","
+	combinedBy   map[string]*combinedQuery // "Kind/OP" → its list's query
+	combinedWild map[string]*combinedQuery // "OP" → the wildcard list's query
+}
+
+type combinedQuery struct {
+	q        rego.PreparedEvalQuery
+	policies []*Policy
 }
 
 // Finding is one deny, warn or drift result.
@@ -200,7 +213,109 @@ func Compile(ctx context.Context, sources []Source, params map[string]any) (*Set
 		return nil, errors.Join(errs...)
 	}
 	set.index()
+	if err := set.prepareCombined(ctx, compiler, store); err != nil {
+		return nil, err
+	}
 	return set, nil
+}
+
+func combinedKey(ps []*Policy) string {
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.Name
+	}
+	return strings.Join(names, ",")
+}
+
+// prepareCombined prepares one query for each distinct list of policies
+// that Matching can return.
+func (s *Set) prepareCombined(ctx context.Context, c *ast.Compiler, store storage.Store) error {
+	s.combined = map[string]*combinedQuery{}
+	s.combinedBy = map[string]*combinedQuery{}
+	s.combinedWild = map[string]*combinedQuery{}
+	lists := make([][]*Policy, 0, len(s.byKindOp)+len(s.wildOp))
+	for _, ps := range s.byKindOp {
+		lists = append(lists, ps)
+	}
+	for _, ps := range s.wildOp {
+		lists = append(lists, ps)
+	}
+	defer func() {
+		for k, ps := range s.byKindOp {
+			s.combinedBy[k] = s.combined[combinedKey(ps)]
+		}
+		for op, ps := range s.wildOp {
+			s.combinedWild[op] = s.combined[combinedKey(ps)]
+		}
+	}()
+	for _, ps := range lists {
+		key := combinedKey(ps)
+		if _, done := s.combined[key]; done || len(ps) < 2 {
+			continue
+		}
+		var exprs []string
+		var with []*Policy
+		for i, p := range ps {
+			for _, r := range []string{"deny", "warn", "patch"} {
+				if p.Has(r) {
+					exprs = append(exprs, fmt.Sprintf("p%d_%s := data.driftguard.policies.%s.%s", i, r, p.Name, r))
+				}
+			}
+			with = append(with, p)
+		}
+		if len(exprs) == 0 {
+			continue
+		}
+		q, err := rego.New(rego.Compiler(c), rego.Store(store), rego.StoreReadAST(true), rego.Query(strings.Join(exprs, "; "))).PrepareForEval(ctx)
+		if err != nil {
+			return fmt.Errorf("policies %s: %w", key, err)
+		}
+		s.combined[key] = &combinedQuery{q: q, policies: with}
+	}
+	return nil
+}
+
+// combinedFor returns the combined query of what Matching(kind, op)
+// returns, nil when there is none (fewer than two policies).
+func (s *Set) combinedFor(kind, op string) *combinedQuery {
+	if _, ok := s.byKindOp[kind+"/"+op]; ok {
+		return s.combinedBy[kind+"/"+op]
+	}
+	return s.combinedWild[op]
+}
+
+// AdmitAll evaluates the admission rules of the policies that match kind
+// and op, in one evaluation when it can. When that evaluation fails (a
+// policy's runtime error, the deadline), each policy is evaluated on its
+// own, so that the error is put on the policy that caused it and the
+// others still answer.
+func (s *Set) AdmitAll(ctx context.Context, kind, op string, in ast.Value) []Result {
+	ps := s.Matching(kind, op)
+	if len(ps) == 0 {
+		return nil
+	}
+	out := make([]Result, len(ps))
+	if cq := s.combinedFor(kind, op); cq != nil {
+		rs, err := cq.q.Eval(ctx, rego.EvalParsedInput(in))
+		if err == nil && len(rs) == 1 {
+			for i, p := range ps {
+				out[i] = p.results(rs[0].Bindings, fmt.Sprintf("p%d_", i))
+			}
+			return out
+		}
+		if ctx.Err() != nil {
+			// Out of time: every policy gets the deadline's error rather
+			// than being evaluated again after it.
+			for i, p := range ps {
+				out[i] = Result{Policy: p.Name, Err: fmt.Errorf("policy %s: %w", p.Name, ctx.Err())}
+			}
+			return out
+		}
+	}
+	for i, p := range ps {
+		out[i] = p.Admit(ctx, in)
+	}
+	return out
 }
 
 func preparePolicy(ctx context.Context, c *ast.Compiler, store storage.Store, name string, defined map[string]bool) (*Policy, error) {
@@ -358,28 +473,33 @@ func (s *Set) Get(name string) *Policy {
 
 // Admit evaluates deny, warn and patch of one policy against a parsed input.
 func (p *Policy) Admit(ctx context.Context, in ast.Value) Result {
-	r := Result{Policy: p.Name}
 	if p.admit == nil {
-		return r
+		return Result{Policy: p.Name}
 	}
 	rs, err := p.admit.Eval(ctx, rego.EvalParsedInput(in))
 	if err != nil {
-		r.Err = fmt.Errorf("policy %s: %w", p.Name, err)
-		return r
+		return Result{Policy: p.Name, Err: fmt.Errorf("policy %s: %w", p.Name, err)}
 	}
 	if len(rs) == 0 {
-		return r
+		return Result{Policy: p.Name}
 	}
-	b := rs[0].Bindings
-	if r.Deny, err = findings(b["deny"]); err != nil {
+	return p.results(rs[0].Bindings, "")
+}
+
+// results reads the policy's deny, warn and patch from the bindings of an
+// evaluation, where they are named prefix+rule.
+func (p *Policy) results(b rego.Vars, prefix string) Result {
+	r := Result{Policy: p.Name}
+	var err error
+	if r.Deny, err = findings(b[prefix+"deny"]); err != nil {
 		r.Err = fmt.Errorf("policy %s: deny: %w", p.Name, err)
 		return r
 	}
-	if r.Warn, err = findings(b["warn"]); err != nil {
+	if r.Warn, err = findings(b[prefix+"warn"]); err != nil {
 		r.Err = fmt.Errorf("policy %s: warn: %w", p.Name, err)
 		return r
 	}
-	if v, ok := b["patch"]; ok {
+	if v, ok := b[prefix+"patch"]; ok {
 		arr, ok := v.([]any)
 		if !ok {
 			r.Err = fmt.Errorf("policy %s: patch must be a set of JSON patch operations", p.Name)

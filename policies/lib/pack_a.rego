@@ -54,6 +54,47 @@ containers(obj, k) := {key: {"type": t, "name": c.name, "path": sprintf("%s.%s[%
 	key := sprintf("%s[%s]", [t, c.name])
 }
 
+# UPDATE guards: rules that only care about some container fields skip
+# the (costly) walk over both objects' containers when the request did
+# not change such a field. Paths are input.changes paths.
+
+# The request is not an UPDATE, or its input carries no changes list
+# (hand-written inputs): every rule must look at the objects.
+unguarded if input.request.operation != "UPDATE"
+
+unguarded if not input.changes
+
+# A change adds or removes a whole container, replaces a container list,
+# or replaces the pod spec or something above it.
+structural_change if {
+	some c in input.changes
+	structural(c.path)
+}
+
+structural(p) if startswith(concat("", [spec_path(data.driftguard.lib.kind), "."]), concat("", [p, "."]))
+
+structural(p) if {
+	some t in container_types
+	prefix := concat("", [spec_path(data.driftguard.lib.kind), ".", t])
+	startswith(p, prefix)
+	not contains(substring(p, count(prefix), -1), "].")
+}
+
+# The container list and name of a change path under the pod spec,
+# "<spec path>.<list>[<name>]..." → {"type": <list>, "name": <name>}.
+container_ref(p) := {"type": t, "name": name} if {
+	prefix := concat("", [spec_path(data.driftguard.lib.kind), "."])
+	startswith(p, prefix)
+	rest := substring(p, count(prefix), -1)
+	open := indexof(rest, "[")
+	open > 0
+	t := substring(rest, 0, open)
+	t in container_types
+	close := indexof(rest, "]")
+	close > open
+	name := substring(rest, open + 1, (close - open) - 1)
+}
+
 parse_image(ref) := {"registry": registry, "repository": repository, "tag": tag, "digest": digest} if {
 	[name_tag, digest] := split_digest(ref)
 	[registry, rest] := split_registry(name_tag)
