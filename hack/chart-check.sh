@@ -106,7 +106,7 @@ expect "$d" '^  replicas: 2$' '^kind: PodDisruptionBudget$' '^  minAvailable: 1$
   'driftguard.io/tenant: "true"'
 refuse "$d" '--cert-rotation' '^kind: ServiceMonitor$' '^kind: PrometheusRule$'
 expect "$TMP/selfManaged.yaml" '- --cert-rotation$' "- --cert-secret=$NS/dg-driftguard-tls\$" \
-  "- --cert-dns-name=dg-driftguard.$NS.svc\$" '- --webhook-config-names=dg-driftguard-validating,dg-driftguard-mutating$' \
+  "- --cert-dns-name=dg-driftguard.$NS.svc\$" '- --webhook-config-names=dg-driftguard-validating,dg-driftguard-mutating$' '- --ca-overlap=1h$' \
   'resourceNames: \[dg-driftguard-validating\]' 'resourceNames: \[dg-driftguard-mutating\]' 'resourceNames: \[dg-driftguard-tls\]'
 refuse "$TMP/selfManaged.yaml" '^kind: Certificate$' 'inject-ca-from'
 expect "$TMP/provided.yaml" 'caBundle: Q0EgUEVN' 'secretName: my-tls'
@@ -135,6 +135,7 @@ BAD=(
   "timeout over 30s|--set webhook.timeoutSeconds=31"
   "bad config mode|--set config.defaultMode=block"
   "grace period shorter than the drain|--set terminationGracePeriodSeconds=10"
+  "CA overlap not a duration|--set certificates.mode=selfManaged --set certificates.selfManaged.caOverlap=soon"
 )
 for b in "${BAD[@]}"; do
   name=${b%%|*}; args=${b#*|}

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -85,6 +86,7 @@ func runServe(args []string) int {
 	fs.StringVar(&f.rotation.secret, "cert-secret", "driftguard-cert", "with --cert-rotation: the Secret ([namespace/]name) that holds the certificates and is mounted at --cert-dir")
 	fs.StringVar(&f.rotation.dnsName, "cert-dns-name", "", "with --cert-rotation: the webhook Service's DNS name")
 	fs.StringVar(&f.rotation.webhookConfigs, "webhook-config-names", "driftguard,driftguard", "with --cert-rotation: <validating>,<mutating> webhook configuration names to inject the CA into")
+	fs.DurationVar(&f.rotation.overlap, "ca-overlap", time.Hour, "with --cert-rotation: how long the previous CA stays in the caBundles after a CA rotation (every replica must have loaded the new certificate by then)")
 	fs.BoolVar(&f.cluster.audit, "audit", true, "with --cluster: run the drift audit (policies' drift rules on live objects)")
 	fs.DurationVar(&f.cluster.auditInterval, "audit-interval", 0, "override the config's audit.interval")
 	fs.BoolVar(&f.cluster.leaderElect, "leader-elect", false, "with --cluster: run the audit on the elected leader only (use with several replicas)")
@@ -144,6 +146,7 @@ func serve(log logr.Logger, f serveFlags) error {
 		keeper     *baseline.Keeper
 		engine     *admit.Engine
 		certsReady chan struct{}
+		certGate   *certs.Gate
 	)
 	if f.kubeconfig {
 		restCfg, err := restConfig()
@@ -161,7 +164,7 @@ func serve(log logr.Logger, f serveFlags) error {
 		keeper = newKeeper(log, mgr, f.cluster, func() *admit.Engine { return engine }, m)
 		opts.Baseline = keeper
 		if f.rotation.enabled {
-			if certsReady, err = addCertRotation(mgr, f.rotation, f.certDir); err != nil {
+			if certsReady, certGate, err = addCertRotation(mgr, log, f.rotation, f.certDir); err != nil {
 				return err
 			}
 		}
@@ -190,6 +193,11 @@ func serve(log logr.Logger, f serveFlags) error {
 		c.MinVersion = tls.VersionTLS12
 		if !f.http2 {
 			c.NextProtos = []string{"http/1.1"}
+		}
+		if certGate != nil {
+			// certwatcher below (set once the certificates are mounted);
+			// the gate holds a new certificate back until it is trusted
+			c.GetCertificate = certGate.GetCertificate
 		}
 	}}
 	srv := webhook.NewServer(webhook.Options{Host: f.host, Port: f.port, CertDir: f.certDir, TLSOpts: tlsOpts})
@@ -250,6 +258,17 @@ func serve(log logr.Logger, f serveFlags) error {
 				errs <- nil
 				return
 			}
+			cw, err := certwatcher.New(filepath.Join(f.certDir, certs.CertFile), filepath.Join(f.certDir, certs.KeyFile))
+			if err != nil {
+				errs <- fmt.Errorf("loading the rotated certificate: %w", err)
+				return
+			}
+			go func() {
+				if err := cw.Start(srvCtx); err != nil {
+					errs <- fmt.Errorf("certificate watcher: %w", err)
+				}
+			}()
+			certGate.Source = cw.GetCertificate
 		}
 		errs <- srv.Start(srvCtx)
 	}()

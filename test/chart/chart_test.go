@@ -712,7 +712,7 @@ func TestSelfManagedCertificates(t *testing.T) {
 	mwc := str(r.one(t, "MutatingWebhookConfiguration"), "metadata.name")
 	secret := fullname + "-tls"
 	for _, a := range []string{"--cluster", "--cert-rotation", "--cert-secret=" + namespace + "/" + secret,
-		"--cert-dns-name=" + fullname + "." + namespace + ".svc", "--webhook-config-names=" + vwc + "," + mwc} {
+		"--cert-dns-name=" + fullname + "." + namespace + ".svc", "--webhook-config-names=" + vwc + "," + mwc, "--ca-overlap=1h"} {
 		if !slices.Contains(args, a) {
 			t.Errorf("args %v lack %s", args, a)
 		}
