@@ -61,6 +61,7 @@ type serveFlags struct {
 	devHosts     listFlag
 	kubeconfig   bool
 	shutdownWait time.Duration
+	gcPercent    int
 	cluster      clusterFlags
 	rotation     rotationFlags
 }
@@ -87,6 +88,7 @@ func runServe(args []string) int {
 	fs.StringVar(&f.rotation.dnsName, "cert-dns-name", "", "with --cert-rotation: the webhook Service's DNS name")
 	fs.StringVar(&f.rotation.webhookConfigs, "webhook-config-names", "driftguard,driftguard", "with --cert-rotation: <validating>,<mutating> webhook configuration names to inject the CA into")
 	fs.DurationVar(&f.rotation.overlap, "ca-overlap", time.Hour, "with --cert-rotation: how long the previous CA stays in the caBundles after a CA rotation (every replica must have loaded the new certificate by then)")
+	fs.IntVar(&f.gcPercent, "gc-percent", 400, "garbage collection target percentage (GOGC; the GOGC environment variable wins); a soft memory limit of 80% of the container's memory limit applies unless GOMEMLIMIT is set")
 	fs.BoolVar(&f.cluster.audit, "audit", true, "with --cluster: run the drift audit (policies' drift rules on live objects)")
 	fs.DurationVar(&f.cluster.auditInterval, "audit-interval", 0, "override the config's audit.interval")
 	fs.BoolVar(&f.cluster.leaderElect, "leader-elect", false, "with --cluster: run the audit on the elected leader only (use with several replicas)")
@@ -96,6 +98,7 @@ func runServe(args []string) int {
 	}
 	log := zap.New(zap.UseDevMode(f.dev))
 	ctrl.SetLogger(log)
+	tuneGC(log, f.gcPercent, "/sys/fs/cgroup")
 	if err := serve(log, f); err != nil {
 		log.Error(err, "driftguard serve failed")
 		return 1

@@ -371,11 +371,11 @@ func contains(l []string, s string) bool {
 func mixText(m *mix) string {
 	var parts []string
 	for _, t := range m.types {
-		w := t.Weight
+		w := float64(t.Weight) / 10
 		if len(m.types) == 1 {
 			w = 100
 		}
-		parts = append(parts, fmt.Sprintf("%s %d%%", t.Name, w))
+		parts = append(parts, fmt.Sprintf("%s %g%%", t.Name, w))
 	}
 	return strings.Join(parts, ", ")
 }
