@@ -23,6 +23,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -64,10 +65,13 @@ type Set struct {
 	// One prepared query per distinct list of matching policies, which
 	// evaluates all their admission rules at once: one evaluation per
 	// request instead of one per policy, and helpers shared between
-	// policies (a workload's containers) are computed once.
-	combined     map[string]*combinedQuery // key: policy names joined by ","
-	combinedBy   map[string]*combinedQuery // "Kind/OP" → its list's query
-	combinedWild map[string]*combinedQuery // "OP" → the wildcard list's query
+	// policies (a workload's containers) are computed once. Prepared on
+	// first use (a kind that is never requested costs nothing) and kept
+	// for the life of the Set.
+	compiler *ast.Compiler
+	store    storage.Store
+	mu       sync.RWMutex
+	combined map[string]*combinedQuery // key: policy names joined by ","; nil value: not combinable
 }
 
 type combinedQuery struct {
@@ -213,9 +217,7 @@ func Compile(ctx context.Context, sources []Source, params map[string]any) (*Set
 		return nil, errors.Join(errs...)
 	}
 	set.index()
-	if err := set.prepareCombined(ctx, compiler, store); err != nil {
-		return nil, err
-	}
+	set.compiler, set.store, set.combined = compiler, store, map[string]*combinedQuery{}
 	return set, nil
 }
 
@@ -227,61 +229,44 @@ func combinedKey(ps []*Policy) string {
 	return strings.Join(names, ",")
 }
 
-// prepareCombined prepares one query for each distinct list of policies
-// that Matching can return.
-func (s *Set) prepareCombined(ctx context.Context, c *ast.Compiler, store storage.Store) error {
-	s.combined = map[string]*combinedQuery{}
-	s.combinedBy = map[string]*combinedQuery{}
-	s.combinedWild = map[string]*combinedQuery{}
-	lists := make([][]*Policy, 0, len(s.byKindOp)+len(s.wildOp))
-	for _, ps := range s.byKindOp {
-		lists = append(lists, ps)
+// combinedFor returns the combined query of the policy list ps (which
+// Matching returned), preparing it on first use; nil when there is none
+// (fewer than two policies, or preparing failed: the policies are then
+// evaluated one by one).
+func (s *Set) combinedFor(ctx context.Context, ps []*Policy) *combinedQuery {
+	if len(ps) < 2 {
+		return nil
 	}
-	for _, ps := range s.wildOp {
-		lists = append(lists, ps)
+	key := combinedKey(ps)
+	s.mu.RLock()
+	cq, done := s.combined[key]
+	s.mu.RUnlock()
+	if done {
+		return cq
 	}
-	defer func() {
-		for k, ps := range s.byKindOp {
-			s.combinedBy[k] = s.combined[combinedKey(ps)]
-		}
-		for op, ps := range s.wildOp {
-			s.combinedWild[op] = s.combined[combinedKey(ps)]
-		}
-	}()
-	for _, ps := range lists {
-		key := combinedKey(ps)
-		if _, done := s.combined[key]; done || len(ps) < 2 {
-			continue
-		}
-		var exprs []string
-		var with []*Policy
-		for i, p := range ps {
-			for _, r := range []string{"deny", "warn", "patch"} {
-				if p.Has(r) {
-					exprs = append(exprs, fmt.Sprintf("p%d_%s := data.driftguard.policies.%s.%s", i, r, p.Name, r))
-				}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cq, done := s.combined[key]; done {
+		return cq
+	}
+	var exprs []string
+	for i, p := range ps {
+		for _, r := range []string{"deny", "warn", "patch"} {
+			if p.Has(r) {
+				exprs = append(exprs, fmt.Sprintf("p%d_%s := data.driftguard.policies.%s.%s", i, r, p.Name, r))
 			}
-			with = append(with, p)
 		}
-		if len(exprs) == 0 {
-			continue
-		}
-		q, err := rego.New(rego.Compiler(c), rego.Store(store), rego.StoreReadAST(true), rego.Query(strings.Join(exprs, "; "))).PrepareForEval(ctx)
-		if err != nil {
-			return fmt.Errorf("policies %s: %w", key, err)
-		}
-		s.combined[key] = &combinedQuery{q: q, policies: with}
 	}
-	return nil
-}
-
-// combinedFor returns the combined query of what Matching(kind, op)
-// returns, nil when there is none (fewer than two policies).
-func (s *Set) combinedFor(kind, op string) *combinedQuery {
-	if _, ok := s.byKindOp[kind+"/"+op]; ok {
-		return s.combinedBy[kind+"/"+op]
+	if len(exprs) > 0 {
+		// not under the request's deadline: the query is kept for later requests
+		q, err := rego.New(rego.Compiler(s.compiler), rego.Store(s.store), rego.StoreReadAST(true),
+			rego.Query(strings.Join(exprs, "; "))).PrepareForEval(context.WithoutCancel(ctx))
+		if err == nil {
+			cq = &combinedQuery{q: q, policies: ps}
+		}
 	}
-	return s.combinedWild[op]
+	s.combined[key] = cq
+	return cq
 }
 
 // AdmitAll evaluates the admission rules of the policies that match kind
@@ -295,7 +280,7 @@ func (s *Set) AdmitAll(ctx context.Context, kind, op string, in ast.Value) []Res
 		return nil
 	}
 	out := make([]Result, len(ps))
-	if cq := s.combinedFor(kind, op); cq != nil {
+	if cq := s.combinedFor(ctx, ps); cq != nil {
 		rs, err := cq.q.Eval(ctx, rego.EvalParsedInput(in))
 		if err == nil && len(rs) == 1 {
 			for i, p := range ps {

@@ -52,7 +52,10 @@ func in(name string, boom bool) ast.Value {
 // AdmitAll in one evaluation answers exactly what each policy answers alone.
 func TestAdmitAllEqualsPerPolicy(t *testing.T) {
 	s := compileCombined(t)
-	if s.combinedFor("Deployment", "UPDATE") == nil {
+	if len(s.combined) != 0 {
+		t.Fatalf("combined queries prepared before any request: %v", s.combined)
+	}
+	if s.combinedFor(context.Background(), s.Matching("Deployment", "UPDATE")) == nil {
 		t.Fatal("no combined query was prepared for Deployment/UPDATE")
 	}
 	for _, name := range []string{"api", "ok"} {

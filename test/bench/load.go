@@ -39,6 +39,7 @@ func newClient(caPEM []byte, conns int, timeout time.Duration) (*http.Client, er
 
 // outcome of one request.
 type outcome struct {
+	typ        string
 	latency    time.Duration
 	err        string // "" when answered
 	allowed    bool
@@ -78,7 +79,7 @@ func post(ctx context.Context, c *http.Client, url string, body []byte) (reviewA
 func one(ctx context.Context, c *http.Client, url string, t *reviewType, body []byte, uid string, floor bool) outcome {
 	start := time.Now()
 	a, err := post(ctx, c, url, body)
-	o := outcome{latency: time.Since(start)}
+	o := outcome{typ: t.Name, latency: time.Since(start)}
 	switch {
 	case err != nil:
 		o.err = err.Error()
@@ -103,6 +104,7 @@ type result struct {
 	serverCPU  time.Duration
 	rss        int64
 	lateStarts int // open loop: requests that could not start on time (all workers busy)
+	byType     map[string][]time.Duration
 }
 
 func (r *result) add(o outcome) {
@@ -121,6 +123,20 @@ func (r *result) add(o outcome) {
 		r.unexpected++
 	}
 	r.lat = append(r.lat, o.latency)
+	if r.byType == nil {
+		r.byType = map[string][]time.Duration{}
+	}
+	r.byType[o.typ] = append(r.byType[o.typ], o.latency)
+}
+
+// typePct is the p-th percentile latency of one review type.
+func (r *result) typePct(typ string, p float64) time.Duration {
+	l := r.byType[typ]
+	if len(l) == 0 {
+		return 0
+	}
+	i := int(float64(len(l))*p/100+0.5) - 1
+	return l[min(max(i, 0), len(l)-1)]
 }
 
 func (r *result) errors() int {
@@ -170,6 +186,9 @@ func measure(srv *server, warmup, d time.Duration, load func(until time.Time, re
 		r.add(o)
 	}
 	slices.Sort(r.lat)
+	for _, l := range r.byType {
+		slices.Sort(l)
+	}
 	return r, nil
 }
 

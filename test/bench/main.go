@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/driftguard/driftguard/internal/certs"
@@ -53,6 +54,7 @@ type options struct {
 	maxInFlight int
 	out         string
 	keep        bool
+	byType      bool
 }
 
 func main() {
@@ -63,10 +65,38 @@ func main() {
 		}
 		return
 	}
+	pinClient(os.Args[1:])
 	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// pinClient re-executes the load generator pinned to the CPU that
+// -client-cpu names (default 0, the one the servers do not use), so that
+// it does not compete with the server under test for its CPU.
+func pinClient(args []string) {
+	if os.Getenv("DRIFTGUARD_BENCH_PINNED") != "" {
+		return
+	}
+	cpu := "0"
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, "-client-cpu="); ok {
+			cpu = v
+		} else if a == "-client-cpu" && i+1 < len(args) {
+			cpu = args[i+1]
+		}
+	}
+	ts, err := exec.LookPath("taskset")
+	if err != nil || strings.HasPrefix(cpu, "-") {
+		return
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return
+	}
+	env := append(os.Environ(), "DRIFTGUARD_BENCH_PINNED=1")
+	_ = syscall.Exec(ts, append([]string{ts, "-c", cpu, self}, args...), env) // returns only on failure
 }
 
 func intList(s string) ([]int, error) {
@@ -94,6 +124,7 @@ func parse(args []string) (*options, error) {
 	rates := fs.String("rate", "", "open-loop runs: requests per second (comma-separated)")
 	extra := fs.String("extra-policies", "0", "driftguard runs with this many extra policies that match no request (comma-separated)")
 	fs.IntVar(&o.cpu, "cpu", 1, "pin each server to this CPU with taskset (-1: no pinning)")
+	fs.Int("client-cpu", 0, "pin the load generator to this CPU with taskset (-1: no pinning)")
 	fs.IntVar(&o.procs, "procs", 1, "GOMAXPROCS of the servers")
 	fs.IntVar(&o.variants, "variants", 64, "distinct uids/resourceVersions per review type")
 	fs.StringVar(&o.only, "only", "", "send only this review type instead of the mix")
@@ -104,6 +135,7 @@ func parse(args []string) (*options, error) {
 	fs.IntVar(&o.maxInFlight, "max-in-flight", 256, "open loop: requests in flight at most")
 	fs.StringVar(&o.out, "out", "", "also write the report to this file")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, certificates)")
+	fs.BoolVar(&o.byType, "by-type", false, "also report latency percentiles per review type")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -330,7 +362,7 @@ func run(args []string, stdout io.Writer) error {
 	}
 
 	var report strings.Builder
-	fmt.Fprintf(&report, "Load generator: `go run ./test/bench %s`; servers pinned to CPU %d with GOMAXPROCS=%d; %s measured after %s warm-up; mix: %s.\n\n",
+	fmt.Fprintf(&report, "Load generator: `go run ./test/bench %s`; servers pinned to CPU %d with GOMAXPROCS=%d (the load generator to another); %s measured after %s warm-up; mix: %s.\n\n",
 		strings.Join(args, " "), o.cpu, o.procs, o.duration, o.warmup, mixText(m))
 	if len(rows) > 0 {
 		report.WriteString("| server | extra policies | load | rps | p50 | p90 | p99 | p99.9 | errors | denied | unexpected | server CPU/req | RSS |\n")
@@ -339,6 +371,9 @@ func run(args []string, stdout io.Writer) error {
 			report.WriteString(rowMarkdown(rw) + "\n")
 		}
 		report.WriteString(summary(rows))
+		if o.byType {
+			report.WriteString(byTypeTable(rows, m))
+		}
 	}
 	if o.soak > 0 {
 		txt, err := soak(o, startServer, client, m, &counter)
@@ -408,6 +443,24 @@ func rowMarkdown(rw row) string {
 		float64(r.cpuPerReq())/float64(time.Microsecond), float64(r.rss)/(1<<20))
 }
 
+// byTypeTable: p50 / p99 per review type and run.
+func byTypeTable(rows []row, m *mix) string {
+	var b strings.Builder
+	b.WriteString("\nLatency by review type (p50 / p99):\n\n| review type |")
+	for _, rw := range rows {
+		fmt.Fprintf(&b, " %s %s |", rw.target, rw.level)
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---|", len(rows)) + "\n")
+	for _, t := range m.types {
+		fmt.Fprintf(&b, "| %s |", t.Name)
+		for _, rw := range rows {
+			fmt.Fprintf(&b, " %s / %s |", ms(rw.r.typePct(t.Name, 50)), ms(rw.r.typePct(t.Name, 99)))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
 // summary compares driftguard with the floor at the same load, and
 // driftguard's cost across policy counts.
 func summary(rows []row) string {
@@ -431,18 +484,14 @@ func summary(rows []row) string {
 				float64(d.cpuPerReq())/float64(time.Microsecond), float64(rw.r.cpuPerReq())/float64(time.Microsecond))
 		}
 	}
-	var base *result
 	for _, rw := range rows {
-		if rw.target != "driftguard" || rw.mode != "closed" {
+		if rw.target != "driftguard" || rw.mode != "closed" || rw.extra == 0 {
 			continue
 		}
-		if rw.extra == 0 {
-			base = rw.r
-			continue
-		}
-		if base != nil {
-			fmt.Fprintf(&b, "- %d extra non-matching policies, %s: CPU per request %.0f µs (%+.0f%% vs none).\n", rw.extra, rw.level,
-				float64(rw.r.cpuPerReq())/float64(time.Microsecond), 100*(float64(rw.r.cpuPerReq())/float64(base.cpuPerReq())-1))
+		if base := find("driftguard", 0, "closed", rw.level); base != nil {
+			fmt.Fprintf(&b, "- %d extra non-matching policies, %s: CPU per request %.0f µs (%+.0f%% vs none), RSS %.0f MiB (none: %.0f MiB).\n", rw.extra, rw.level,
+				float64(rw.r.cpuPerReq())/float64(time.Microsecond), 100*(float64(rw.r.cpuPerReq())/float64(base.cpuPerReq())-1),
+				float64(rw.r.rss)/(1<<20), float64(base.rss)/(1<<20))
 		}
 	}
 	return b.String()
