@@ -106,20 +106,23 @@ params := pack_b.params("deprecated_apis", {
 })
 
 # The version the client used: requestKind (before conversion), else kind.
-gvk := input.request.requestKind if input.request.requestKind.kind
+gvk := k if {
+	k := input.request.requestKind
+	k.kind
+} else := input.request.kind
 
-gvk := input.request.kind if not input.request.requestKind.kind
+gv_text := concat("/", [gvk.group, gvk.version]) if gvk.group != "" else := gvk.version
 
-gv(group, version) := version if group == ""
+# Extra rows from config, read without merging params (this policy runs
+# on every CREATE and UPDATE: the common case must stay cheap).
+default extra_rows := []
 
-gv(group, version) := sprintf("%s/%s", [group, version]) if group != ""
+extra_rows := object.get(data.driftguard.params, ["deprecated_apis", "extra"], [])
 
 # The most specific row: one naming the kind wins over a "*" row; extra
 # rows (config) win over builtin ones.
-gv_text := gv(gvk.group, gvk.version)
-
 candidates := array.concat(
-	[r | some r in params.extra; r.group == gvk.group; r.version == gvk.version],
+	[r | some r in extra_rows; r.group == gvk.group; r.version == gvk.version],
 	object.get(builtin, gv_text, []),
 )
 

@@ -362,8 +362,11 @@ func run(args []string, stdout io.Writer) error {
 	}
 
 	var report strings.Builder
-	fmt.Fprintf(&report, "Load generator: `go run ./test/bench %s`; servers pinned to CPU %d with GOMAXPROCS=%d (the load generator to another); %s measured after %s warm-up; mix: %s.\n\n",
-		strings.Join(args, " "), o.cpu, o.procs, o.duration, o.warmup, mixText(m))
+	fmt.Fprintf(&report, "Load generator: `go run ./test/bench %s`; servers pinned to CPU %d with GOMAXPROCS=%d (the load generator to another); mix: %s.\n\n",
+		strings.Join(args, " "), o.cpu, o.procs, mixText(m))
+	if len(rows) > 0 {
+		fmt.Fprintf(&report, "Each run: %s measured after %s of warm-up.\n\n", o.duration, o.warmup)
+	}
 	if len(rows) > 0 {
 		report.WriteString("| server | extra policies | load | rps | p50 | p90 | p99 | p99.9 | errors | denied | unexpected | server CPU/req | RSS |\n")
 		report.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
