@@ -9,6 +9,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	admissionv1 "k8s.io/api/admission/v1"
 
+	"github.com/driftguard/driftguard/internal/admit"
 	"github.com/driftguard/driftguard/internal/input"
 )
 
@@ -53,12 +54,21 @@ func BenchmarkPartBuild(b *testing.B) {
 	}
 }
 
-func BenchmarkPartEval(b *testing.B) {
+// builtInput is the policy input of the 8 KB review with the state that built it.
+func builtInput(b *testing.B) (*admit.State, *input.Input) {
 	e := newEnv(b, "")
 	var rv admissionv1.AdmissionReview
 	json.Unmarshal(review(b, nil), &rv)
 	st := e.engine.State()
-	in, _ := st.Builder.Build(context.Background(), rv.Request)
+	in, err := st.Builder.Build(context.Background(), rv.Request)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st, in
+}
+
+func BenchmarkPartEval(b *testing.B) {
+	st, in := builtInput(b)
 	ps := st.Policies.Matching("Deployment", "UPDATE")
 	for _, p := range ps {
 		b.Run(p.Name, func(b *testing.B) {
@@ -83,11 +93,7 @@ func BenchmarkPartConvertContainers(b *testing.B) {
 }
 
 func BenchmarkPartEvalAll(b *testing.B) {
-	e := newEnv(b, "")
-	var rv admissionv1.AdmissionReview
-	json.Unmarshal(review(b, nil), &rv)
-	st := e.engine.State()
-	in, _ := st.Builder.Build(context.Background(), rv.Request)
+	st, in := builtInput(b)
 	defer reportCPU(b, cpuTime())
 	for b.Loop() {
 		st.Policies.AdmitAll(context.Background(), "Deployment", "UPDATE", ast.LazyObject(in.Doc))

@@ -180,7 +180,9 @@ func TestBundleKeeperSync(t *testing.T) {
 	gate := &Gate{}
 	k := &BundleKeeper{Client: cs, Namespace: "dg", Secret: "cert", Validating: "dg", Mutating: "dg",
 		Overlap: time.Hour, Gate: gate, Log: logr.Discard(), Now: func() time.Time { return now }, Injected: make(chan struct{})}
-	getS := func(n string) (*corev1.Secret, error) { return cs.CoreV1().Secrets("dg").Get(ctx, n, metav1.GetOptions{}) }
+	getS := func(n string) (*corev1.Secret, error) {
+		return cs.CoreV1().Secrets("dg").Get(ctx, n, metav1.GetOptions{})
+	}
 	getV := func(n string) (*admissionregistrationv1.ValidatingWebhookConfiguration, error) {
 		return cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, n, metav1.GetOptions{})
 	}

@@ -132,42 +132,46 @@ func (k *BundleKeeper) sync(ctx context.Context,
 		return next, nil // the rotator is filling the Secret; its write brings us back
 	}
 	now := k.Now()
-	var trusted [][]*x509.Certificate
-
 	vc, err := getV(k.Validating)
 	if err != nil {
 		return next, fmt.Errorf("ValidatingWebhookConfiguration %s: %w", k.Validating, err)
 	}
-	vc = vc.DeepCopy()
-	changed, until := k.mergeAll(&vc.ObjectMeta, len(vc.Webhooks), func(i int) *[]byte { return &vc.Webhooks[i].ClientConfig.CABundle }, current, now)
-	if changed {
-		if _, err := k.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Update(ctx, vc, metav1.UpdateOptions{FieldManager: "driftguard"}); err != nil {
-			return next, k.updateErr("ValidatingWebhookConfiguration", k.Validating, err)
-		}
-		k.Log.Info("CA bundle updated", "validatingWebhookConfiguration", k.Validating, "previousCAUntil", until)
-	}
-	for _, w := range vc.Webhooks {
-		trusted = append(trusted, ParseCerts(w.ClientConfig.CABundle))
-	}
-	next = until
-
 	mc, err := getM(k.Mutating)
 	if err != nil {
 		return next, fmt.Errorf("MutatingWebhookConfiguration %s: %w", k.Mutating, err)
 	}
-	mc = mc.DeepCopy()
-	changed, until = k.mergeAll(&mc.ObjectMeta, len(mc.Webhooks), func(i int) *[]byte { return &mc.Webhooks[i].ClientConfig.CABundle }, current, now)
-	if changed {
-		if _, err := k.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(ctx, mc, metav1.UpdateOptions{FieldManager: "driftguard"}); err != nil {
-			return next, k.updateErr("MutatingWebhookConfiguration", k.Mutating, err)
+	vc, mc = vc.DeepCopy(), mc.DeepCopy()
+	configs := []hookConfig{
+		{kind: "ValidatingWebhookConfiguration", meta: &vc.ObjectMeta, update: func() error {
+			_, err := k.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Update(ctx, vc, metav1.UpdateOptions{FieldManager: "driftguard"})
+			return err
+		}},
+		{kind: "MutatingWebhookConfiguration", meta: &mc.ObjectMeta, update: func() error {
+			_, err := k.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(ctx, mc, metav1.UpdateOptions{FieldManager: "driftguard"})
+			return err
+		}},
+	}
+	for i := range vc.Webhooks {
+		configs[0].bundles = append(configs[0].bundles, &vc.Webhooks[i].ClientConfig.CABundle)
+	}
+	for i := range mc.Webhooks {
+		configs[1].bundles = append(configs[1].bundles, &mc.Webhooks[i].ClientConfig.CABundle)
+	}
+	var trusted [][]*x509.Certificate
+	for _, c := range configs {
+		changed, until := k.mergeAll(c.meta, c.bundles, current, now)
+		if changed {
+			if err := c.update(); err != nil {
+				return next, k.updateErr(c.kind, c.meta.Name, err)
+			}
+			k.Log.Info("CA bundle updated", "kind", c.kind, "name", c.meta.Name, "previousCAUntil", until)
 		}
-		k.Log.Info("CA bundle updated", "mutatingWebhookConfiguration", k.Mutating, "previousCAUntil", until)
-	}
-	for _, w := range mc.Webhooks {
-		trusted = append(trusted, ParseCerts(w.ClientConfig.CABundle))
-	}
-	if next.IsZero() || (!until.IsZero() && until.Before(next)) {
-		next = until
+		for _, b := range c.bundles {
+			trusted = append(trusted, ParseCerts(*b))
+		}
+		if next.IsZero() || (!until.IsZero() && until.Before(next)) {
+			next = until
+		}
 	}
 
 	if k.Gate != nil {
@@ -188,15 +192,22 @@ func (k *BundleKeeper) updateErr(kind, name string, err error) error {
 	return fmt.Errorf("updating the caBundle of %s %s: %w", kind, name, err)
 }
 
+// hookConfig is one webhook configuration being brought up to date.
+type hookConfig struct {
+	kind    string
+	meta    *metav1.ObjectMeta
+	bundles []*[]byte // each webhook's caBundle
+	update  func() error
+}
+
 // mergeAll merges the caBundle of each webhook of one configuration and
 // records the overlap's end in its annotation.
-func (k *BundleKeeper) mergeAll(meta *metav1.ObjectMeta, n int, bundle func(int) *[]byte, current []byte, now time.Time) (changed bool, until time.Time) {
+func (k *BundleKeeper) mergeAll(meta *metav1.ObjectMeta, bundles []*[]byte, current []byte, now time.Time) (changed bool, until time.Time) {
 	var prevUntil time.Time
 	if s := meta.Annotations[PreviousCAUntilAnnotation]; s != "" {
 		prevUntil, _ = time.Parse(time.RFC3339, s) // unparsable: a new overlap starts
 	}
-	for i := range n {
-		b := bundle(i)
+	for _, b := range bundles {
 		nb, u := MergeBundle(*b, current, prevUntil, now, k.Overlap)
 		if !bytes.Equal(nb, *b) {
 			*b = nb

@@ -27,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -266,7 +267,7 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	bin := o.binary
-	if bin == "" && contains(o.targets, "driftguard") {
+	if bin == "" && slices.Contains(o.targets, "driftguard") {
 		bin = filepath.Join(work, "driftguard")
 		build := exec.Command("go", "build", "-o", bin, "./cmd/webhook")
 		build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
@@ -395,15 +396,6 @@ func run(args []string, stdout io.Writer) error {
 		}
 	}
 	return nil
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func mixText(m *mix) string {

@@ -507,7 +507,7 @@ type rotSample struct {
 	vCA, mCA string // fingerprints of the configured caBundles' first CA
 	vBundle  string // fingerprints of all CAs of the validating caBundle, comma-separated
 	mBundle  string
-	ok       bool   // the served leaf verifies against both caBundles
+	ok       bool // the served leaf verifies against both caBundles
 	why      string
 }
 
