@@ -280,6 +280,17 @@ func (s *Set) AdmitAll(ctx context.Context, kind, op string, in ast.Value) []Res
 		return nil
 	}
 	out := make([]Result, len(ps))
+	deadline := func() []Result {
+		for i, p := range ps {
+			out[i] = Result{Policy: p.Name, Err: fmt.Errorf("policy %s: %w", p.Name, ctx.Err())}
+		}
+		return out
+	}
+	if ctx.Err() != nil {
+		// out of time before starting (OPA would notice only at its next
+		// cancellation check, after doing the work)
+		return deadline()
+	}
 	if cq := s.combinedFor(ctx, ps); cq != nil {
 		rs, err := cq.q.Eval(ctx, rego.EvalParsedInput(in))
 		if err == nil && len(rs) == 1 {
@@ -291,10 +302,7 @@ func (s *Set) AdmitAll(ctx context.Context, kind, op string, in ast.Value) []Res
 		if ctx.Err() != nil {
 			// Out of time: every policy gets the deadline's error rather
 			// than being evaluated again after it.
-			for i, p := range ps {
-				out[i] = Result{Policy: p.Name, Err: fmt.Errorf("policy %s: %w", p.Name, ctx.Err())}
-			}
-			return out
+			return deadline()
 		}
 	}
 	for i, p := range ps {
