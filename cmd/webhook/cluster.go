@@ -24,6 +24,7 @@ type clusterFlags struct {
 	auditInterval time.Duration
 	leaderElect   bool
 	leaseNS       string
+	leaseName     string
 }
 
 func restConfig() (*rest.Config, error) {
@@ -55,7 +56,7 @@ func newManager(log logr.Logger, cfg *rest.Config, f clusterFlags) (ctrl.Manager
 		Metrics:                 metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:  "0",
 		LeaderElection:          f.leaderElect,
-		LeaderElectionID:        "driftguard-audit",
+		LeaderElectionID:        f.leaseName,
 		LeaderElectionNamespace: ns,
 		Logger:                  log.WithName("manager"),
 	})

@@ -93,6 +93,7 @@ func runServe(args []string) int {
 	fs.DurationVar(&f.cluster.auditInterval, "audit-interval", 0, "override the config's audit.interval")
 	fs.BoolVar(&f.cluster.leaderElect, "leader-elect", false, "with --cluster: run the audit on the elected leader only (use with several replicas)")
 	fs.StringVar(&f.cluster.leaseNS, "leader-election-namespace", "", "namespace of the leader election Lease (default $POD_NAMESPACE)")
+	fs.StringVar(&f.cluster.leaseName, "leader-election-id", "driftguard-audit", "name of the leader election Lease (one per installation sharing a namespace)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -385,7 +385,7 @@ func TestDefaults(t *testing.T) {
 		}
 		for _, a := range []string{"--config=/etc/driftguard/config/config.yaml", "--policies=/etc/driftguard/policies",
 			"--cert-dir=/etc/driftguard/tls", "--port=9443", "--metrics-addr=:8080", "--health-addr=:8081",
-			"--cluster", "--leader-elect", "--shutdown-delay=10s", "--reload-interval=2s"} {
+			"--cluster", "--leader-elect", "--leader-election-id=" + str(dep, "metadata.name") + "-audit", "--shutdown-delay=10s", "--reload-interval=2s"} {
 			if !slices.Contains(args, a) {
 				t.Errorf("args %v lack %s", args, a)
 			}
