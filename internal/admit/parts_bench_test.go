@@ -99,3 +99,18 @@ func BenchmarkPartEvalAll(b *testing.B) {
 		st.Policies.AdmitAll(context.Background(), "Deployment", "UPDATE", ast.LazyObject(in.Doc))
 	}
 }
+
+// BenchmarkPartEvalEach evaluates the same policies one query each, on one
+// shared input (how requests were evaluated before AdmitAll): compare with
+// BenchmarkPartEvalAll in the same run.
+func BenchmarkPartEvalEach(b *testing.B) {
+	st, in := builtInput(b)
+	ps := st.Policies.Matching("Deployment", "UPDATE")
+	defer reportCPU(b, cpuTime())
+	for b.Loop() {
+		val := ast.LazyObject(in.Doc)
+		for _, p := range ps {
+			p.Admit(context.Background(), val)
+		}
+	}
+}
