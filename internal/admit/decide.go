@@ -100,9 +100,6 @@ func (e *Engine) decide(ctx context.Context, st *State, req *admissionv1.Admissi
 	if in.Exempt != "" {
 		return d, nil
 	}
-	if len(st.Policies.Matching(req.Kind.Kind, string(req.Operation))) == 0 {
-		return d, nil
-	}
 	// Converted lazily: policies pay only for the parts of the object they read.
 	val := ast.LazyObject(in.Doc)
 	cfg := st.Config

@@ -52,14 +52,26 @@ type Policy struct {
 	drift *rego.PreparedEvalQuery
 }
 
+// admitExprs are the query expressions binding the policy's deny, warn
+// and patch (those it defines) to prefix+rule.
+func (p *Policy) admitExprs(prefix string) []string {
+	var out []string
+	for _, r := range []string{"deny", "warn", "patch"} {
+		if p.Has(r) {
+			out = append(out, fmt.Sprintf("%s%s := data.driftguard.policies.%s.%s", prefix, r, p.Name, r))
+		}
+	}
+	return out
+}
+
 // Has reports whether the policy defines a rule.
 func (p *Policy) Has(rule string) bool { return slices.Contains(p.Rules, rule) }
 
 // Set is an immutable compiled set of policies.
 type Set struct {
 	Policies []*Policy
-	byKindOp map[string][]*Policy // "Kind/OP" → policies, including wildcards
-	wildOp   map[string][]*Policy // "OP" → wildcard-kind policies
+	byKindOp map[string]*policyList // "Kind/OP" → policies, including wildcards
+	wildOp   map[string]*policyList // "OP" → wildcard-kind policies
 	Files    []string
 
 	// One prepared query per distinct list of matching policies, which
@@ -71,12 +83,14 @@ type Set struct {
 	compiler *ast.Compiler
 	store    storage.Store
 	mu       sync.RWMutex
-	combined map[string]*combinedQuery // key: policy names joined by ","; nil value: not combinable
+	combined map[string]*rego.PreparedEvalQuery // key: policy names joined by ","; nil value: not combinable
 }
 
-type combinedQuery struct {
-	q        rego.PreparedEvalQuery
+// policyList is what matches one kind and operation, with the key of its
+// combined query (the policy names joined by ","), made once at load.
+type policyList struct {
 	policies []*Policy
+	key      string
 }
 
 // Finding is one deny, warn or drift result.
@@ -144,9 +158,9 @@ func ReadDirs(dirs []string, withTests bool) ([]Source, error) {
 	return out, nil
 }
 
-// Compile parses and compiles the sources into a Set. params become
-// data.driftguard.params (per-policy parameters from config).
-func Compile(ctx context.Context, sources []Source, params map[string]any) (*Set, error) {
+// ParseModules parses the sources as Rego v1 modules, by name; all parse
+// errors (and names loaded twice) are returned together.
+func ParseModules(sources []Source) (map[string]*ast.Module, error) {
 	modules := make(map[string]*ast.Module, len(sources))
 	var errs []error
 	for _, s := range sources {
@@ -163,6 +177,17 @@ func Compile(ctx context.Context, sources []Source, params map[string]any) (*Set
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("parse policies: %w", errors.Join(errs...))
 	}
+	return modules, nil
+}
+
+// Compile parses and compiles the sources into a Set. params become
+// data.driftguard.params (per-policy parameters from config).
+func Compile(ctx context.Context, sources []Source, params map[string]any) (*Set, error) {
+	modules, err := ParseModules(sources)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
 	compiler := ast.NewCompiler().WithEnablePrintStatements(false)
 	compiler.Compile(modules)
 	if compiler.Failed() {
@@ -202,7 +227,7 @@ func Compile(ctx context.Context, sources []Source, params map[string]any) (*Set
 	}
 	sort.Strings(names)
 
-	set := &Set{byKindOp: map[string][]*Policy{}, wildOp: map[string][]*Policy{}, Files: files}
+	set := &Set{byKindOp: map[string]*policyList{}, wildOp: map[string]*policyList{}, Files: files}
 	for _, name := range names {
 		p, err := preparePolicy(ctx, compiler, store, name, rules[name])
 		if err != nil {
@@ -217,27 +242,19 @@ func Compile(ctx context.Context, sources []Source, params map[string]any) (*Set
 		return nil, errors.Join(errs...)
 	}
 	set.index()
-	set.compiler, set.store, set.combined = compiler, store, map[string]*combinedQuery{}
+	set.compiler, set.store, set.combined = compiler, store, map[string]*rego.PreparedEvalQuery{}
 	return set, nil
 }
 
-func combinedKey(ps []*Policy) string {
-	names := make([]string, len(ps))
-	for i, p := range ps {
-		names[i] = p.Name
-	}
-	return strings.Join(names, ",")
-}
-
-// combinedFor returns the combined query of the policy list ps (which
-// Matching returned), preparing it on first use; nil when there is none
-// (fewer than two policies, or preparing failed: the policies are then
-// evaluated one by one).
-func (s *Set) combinedFor(ctx context.Context, ps []*Policy) *combinedQuery {
-	if len(ps) < 2 {
+// combinedFor returns the combined query of a matching policy list,
+// preparing it on first use; nil when there is none (fewer than two
+// policies, or preparing failed: the policies are then evaluated one by
+// one). Lists of different kinds with the same policies share it.
+func (s *Set) combinedFor(ctx context.Context, l *policyList) *rego.PreparedEvalQuery {
+	if len(l.policies) < 2 {
 		return nil
 	}
-	key := combinedKey(ps)
+	key := l.key
 	s.mu.RLock()
 	cq, done := s.combined[key]
 	s.mu.RUnlock()
@@ -250,19 +267,15 @@ func (s *Set) combinedFor(ctx context.Context, ps []*Policy) *combinedQuery {
 		return cq
 	}
 	var exprs []string
-	for i, p := range ps {
-		for _, r := range []string{"deny", "warn", "patch"} {
-			if p.Has(r) {
-				exprs = append(exprs, fmt.Sprintf("p%d_%s := data.driftguard.policies.%s.%s", i, r, p.Name, r))
-			}
-		}
+	for i, p := range l.policies {
+		exprs = append(exprs, p.admitExprs(fmt.Sprintf("p%d_", i))...)
 	}
 	if len(exprs) > 0 {
 		// not under the request's deadline: the query is kept for later requests
 		q, err := rego.New(rego.Compiler(s.compiler), rego.Store(s.store), rego.StoreReadAST(true),
 			rego.Query(strings.Join(exprs, "; "))).PrepareForEval(context.WithoutCancel(ctx))
 		if err == nil {
-			cq = &combinedQuery{q: q, policies: ps}
+			cq = &q
 		}
 	}
 	s.combined[key] = cq
@@ -275,10 +288,11 @@ func (s *Set) combinedFor(ctx context.Context, ps []*Policy) *combinedQuery {
 // own, so that the error is put on the policy that caused it and the
 // others still answer.
 func (s *Set) AdmitAll(ctx context.Context, kind, op string, in ast.Value) []Result {
-	ps := s.Matching(kind, op)
-	if len(ps) == 0 {
+	l := s.matching(kind, op)
+	if l == nil || len(l.policies) == 0 {
 		return nil
 	}
+	ps := l.policies
 	out := make([]Result, len(ps))
 	deadline := func() []Result {
 		for i, p := range ps {
@@ -291,8 +305,8 @@ func (s *Set) AdmitAll(ctx context.Context, kind, op string, in ast.Value) []Res
 		// cancellation check, after doing the work)
 		return deadline()
 	}
-	if cq := s.combinedFor(ctx, ps); cq != nil {
-		rs, err := cq.q.Eval(ctx, rego.EvalParsedInput(in))
+	if cq := s.combinedFor(ctx, l); cq != nil {
+		rs, err := cq.Eval(ctx, rego.EvalParsedInput(in))
 		if err == nil && len(rs) == 1 {
 			for i, p := range ps {
 				out[i] = p.results(rs[0].Bindings, fmt.Sprintf("p%d_", i))
@@ -337,13 +351,7 @@ func preparePolicy(ctx context.Context, c *ast.Compiler, store storage.Store, na
 			}
 		}
 	}
-	var admitExprs []string
-	for _, r := range []string{"deny", "warn", "patch"} {
-		if p.Has(r) {
-			admitExprs = append(admitExprs, fmt.Sprintf("%s := %s.%s", r, ref, r))
-		}
-	}
-	if len(admitExprs) > 0 {
+	if admitExprs := p.admitExprs(""); len(admitExprs) > 0 {
 		q, err := rego.New(rego.Compiler(c), rego.Store(store), rego.StoreReadAST(true), rego.Query(strings.Join(admitExprs, "; "))).PrepareForEval(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("policy %s: %w", name, err)
@@ -414,19 +422,25 @@ func (s *Set) index() {
 			}
 		}
 	}
-	ops := []string{"CREATE", "UPDATE", "DELETE", "CONNECT"}
-	for _, op := range ops {
+	list := func(match func(*Policy) bool) *policyList {
+		l := &policyList{}
+		var names []string
 		for _, p := range s.Policies {
-			if slices.Contains(p.Kinds, "*") && p.matchesOp(op) {
-				s.wildOp[op] = append(s.wildOp[op], p)
+			if match(p) {
+				l.policies = append(l.policies, p)
+				names = append(names, p.Name)
 			}
 		}
+		l.key = strings.Join(names, ",")
+		return l
+	}
+	ops := []string{"CREATE", "UPDATE", "DELETE", "CONNECT"}
+	for _, op := range ops {
+		s.wildOp[op] = list(func(p *Policy) bool { return slices.Contains(p.Kinds, "*") && p.matchesOp(op) })
 		for k := range kinds {
-			for _, p := range s.Policies {
-				if (slices.Contains(p.Kinds, k) || slices.Contains(p.Kinds, "*")) && p.matchesOp(op) {
-					s.byKindOp[k+"/"+op] = append(s.byKindOp[k+"/"+op], p)
-				}
-			}
+			s.byKindOp[k+"/"+op] = list(func(p *Policy) bool {
+				return (slices.Contains(p.Kinds, k) || slices.Contains(p.Kinds, "*")) && p.matchesOp(op)
+			})
 		}
 	}
 }
@@ -437,8 +451,15 @@ func (p *Policy) matchesOp(op string) bool {
 
 // Matching returns the policies that apply to a kind and operation.
 func (s *Set) Matching(kind, op string) []*Policy {
-	if ps, ok := s.byKindOp[kind+"/"+op]; ok {
-		return ps
+	if l := s.matching(kind, op); l != nil {
+		return l.policies
+	}
+	return nil
+}
+
+func (s *Set) matching(kind, op string) *policyList {
+	if l, ok := s.byKindOp[kind+"/"+op]; ok {
+		return l
 	}
 	return s.wildOp[op]
 }

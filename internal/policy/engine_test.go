@@ -55,7 +55,7 @@ func TestAdmitAllEqualsPerPolicy(t *testing.T) {
 	if len(s.combined) != 0 {
 		t.Fatalf("combined queries prepared before any request: %v", s.combined)
 	}
-	if s.combinedFor(context.Background(), s.Matching("Deployment", "UPDATE")) == nil {
+	if s.combinedFor(context.Background(), s.matching("Deployment", "UPDATE")) == nil {
 		t.Fatal("no combined query was prepared for Deployment/UPDATE")
 	}
 	for _, name := range []string{"api", "ok"} {

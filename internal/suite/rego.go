@@ -2,7 +2,6 @@ package suite
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/topdown"
 
 	"github.com/driftguard/driftguard/internal/loader"
+	"github.com/driftguard/driftguard/internal/policy"
 )
 
 // RunRegoTests runs the Rego unit tests (test_* rules of *_test.rego) of
@@ -25,18 +25,9 @@ func (r *Runner) RunRegoTests(ctx context.Context) ([]SuiteResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	modules := map[string]*ast.Module{}
-	var errs []error
-	for _, s := range src {
-		m, err := ast.ParseModuleWithOpts(s.Name, s.Text, ast.ParserOptions{RegoVersion: ast.RegoV1})
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		modules[s.Name] = m
-	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("parse policies: %w", errors.Join(errs...))
+	modules, err := policy.ParseModules(src)
+	if err != nil {
+		return nil, err
 	}
 	if len(modules) == 0 {
 		return nil, nil
