@@ -55,6 +55,11 @@ func newEnv(t testing.TB, cfgYAML string) *env {
 		}
 		opts.ConfigFile = p
 	}
+	return newEnvOpts(t, opts)
+}
+
+func newEnvOpts(t testing.TB, opts loader.Options) *env {
+	t.Helper()
 	st, err := loader.Load(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -413,4 +418,39 @@ func policyWarnings(ws []string, policy string) []string {
 		}
 	}
 	return out
+}
+
+// The mutating webhook evaluates patch rules (and the deny rules whose
+// denials it would record as hand edits), not warnings or enforced
+// denials, which are the validating webhook's answer: a policy whose deny
+// and warn rules fail at run time still patches, and only the validating
+// webhook reports the failure.
+func TestMutateEvaluatesOnlyWhatItAnswers(t *testing.T) {
+	dir := t.TempDir()
+	probe := `package driftguard.policies.probe
+meta := {"kinds": ["Deployment"], "operations": ["UPDATE"]}
+v := 1 if input.request.name
+v := 2 if input.request.name
+deny contains "never" if v == 3
+warn contains "never" if v == 3
+patch contains {"op": "add", "path": "/metadata/labels/probe", "value": "yes"}
+`
+	if err := os.WriteFile(filepath.Join(dir, "probe.rego"), []byte(probe), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvOpts(t, loader.Options{PolicyDirs: []string{dir}})
+	body := review(t, nil)
+	errs := func() float64 { return testutil.ToFloat64(e.metrics.EvalErrors.WithLabelValues("probe", "error")) }
+
+	mresp := answer(t, post(e.mutate, body))
+	if !strings.Contains(string(mresp.Patch), `"/metadata/labels/probe"`) {
+		t.Errorf("mutating answer lacks the probe's patch: %s", mresp.Patch)
+	}
+	if n := errs(); n != 0 {
+		t.Errorf("the mutating webhook evaluated the failing deny or warn rule (%v errors)", n)
+	}
+	answer(t, post(e.validate, body))
+	if n := errs(); n != 1 {
+		t.Errorf("the validating webhook counted %v errors of probe, want 1", n)
+	}
 }

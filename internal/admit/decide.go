@@ -91,7 +91,21 @@ func (e *Engine) Decide(ctx context.Context, req *admissionv1.AdmissionRequest) 
 	return e.decide(ctx, st, req)
 }
 
+// decideMutate is Decide for the mutating webhook, which answers with
+// patches and drift records only: it evaluates the patch rules of
+// enforce-mode policies and the deny rules whose denials would be allowed
+// and recorded as hand edits (warn mode, break-glass), nothing else.
+// Warnings and enforced denials are the validating webhook's answer, so
+// evaluating them here would double the policy work of every write.
+func (e *Engine) decideMutate(ctx context.Context, req *admissionv1.AdmissionRequest) (*Decision, error) {
+	return e.decideRules(ctx, e.state.Load(), req, true)
+}
+
 func (e *Engine) decide(ctx context.Context, st *State, req *admissionv1.AdmissionRequest) (*Decision, error) {
+	return e.decideRules(ctx, st, req, false)
+}
+
+func (e *Engine) decideRules(ctx context.Context, st *State, req *admissionv1.AdmissionRequest, mutate bool) (*Decision, error) {
 	in, err := st.Builder.Build(ctx, req)
 	if err != nil {
 		return nil, &BadInputError{err}
@@ -105,7 +119,25 @@ func (e *Engine) decide(ctx context.Context, st *State, req *admissionv1.Admissi
 	cfg := st.Config
 	ctx, cancel := context.WithTimeout(ctx, cfg.EvalTimeout.Duration)
 	defer cancel()
-	for _, r := range st.Policies.AdmitAll(ctx, req.Kind.Kind, string(req.Operation), val) {
+	kind, op := req.Kind.Kind, string(req.Operation)
+	var results []policy.Result
+	if mutate {
+		results = st.Policies.AdmitSelected(ctx, kind, op, val, func(p *policy.Policy) []string {
+			switch cfg.ModeFor(p.Name) {
+			case config.ModeDryRun:
+				return nil
+			case config.ModeWarn:
+				return []string{"deny"}
+			}
+			if in.Actor.BreakGlass {
+				return []string{"deny", "patch"}
+			}
+			return []string{"patch"}
+		})
+	} else {
+		results = st.Policies.AdmitAll(ctx, kind, op, val)
+	}
+	for _, r := range results {
 		v := Verdict{Policy: r.Policy, Mode: cfg.ModeFor(r.Policy), Result: r}
 		e.apply(cfg, d, &v)
 		d.Verdicts = append(d.Verdicts, v)

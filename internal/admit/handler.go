@@ -54,7 +54,7 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 
 // Handle answers a mutating review.
 func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.Response {
-	d, err := m.Engine.Decide(ctx, &req.AdmissionRequest)
+	d, err := m.Engine.decideMutate(ctx, &req.AdmissionRequest)
 	if err != nil {
 		return errored(err)
 	}

@@ -3,6 +3,7 @@ package admit_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	gojson "github.com/goccy/go-json"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/driftguard/driftguard/internal/admit"
 	"github.com/driftguard/driftguard/internal/input"
+	"github.com/driftguard/driftguard/internal/policy"
 )
 
 func BenchmarkPartDecodeOne(b *testing.B) {
@@ -113,4 +115,90 @@ func BenchmarkPartEvalEach(b *testing.B) {
 			p.Admit(context.Background(), val)
 		}
 	}
+}
+
+// BenchmarkStackLowerBound measures what driftguard, built on the chosen
+// stack, pays for this review before it checks anything: decoding object
+// and oldObject into the maps Rego reads (input.DecodeObject: goccy/go-json,
+// managedFields left raw), the diff that issue 2 requires as
+// input.changes, and one AdmitAll of nine policies — as many as match this
+// review among the bundled ones — that each test one input field and
+// decide nothing. No managedFields, owners or actor. Compare "all" with
+// BenchmarkDecide8K (and the 150 µs target) in the same run.
+func BenchmarkStackLowerBound(b *testing.B) {
+	var rv admissionv1.AdmissionReview
+	json.Unmarshal(review(b, nil), &rv)
+	var srcs []policy.Source
+	for i := range 9 {
+		srcs = append(srcs, policy.Source{Name: fmt.Sprintf("empty%d.rego", i), Text: fmt.Sprintf(`package driftguard.policies.empty%d
+
+meta := {"kinds": ["Deployment"], "operations": ["UPDATE"]}
+
+deny contains {"field": "", "msg": "never"} if input.request.operation == "DELETE"
+`, i)})
+	}
+	set, err := policy.Compile(context.Background(), srcs, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if n := len(set.Matching("Deployment", "UPDATE")); n != 9 {
+		b.Fatalf("%d policies match, want 9", n)
+	}
+	req := map[string]any{"operation": "UPDATE", "kind": map[string]any{"kind": "Deployment"}}
+	decode := func() (obj, old map[string]any) {
+		obj, _, err1 := input.DecodeObject(rv.Request.Object.Raw)
+		old, _, err2 := input.DecodeObject(rv.Request.OldObject.Raw)
+		if err1 != nil || err2 != nil || obj == nil || old == nil {
+			b.Fatal(err1, err2)
+		}
+		return obj, old
+	}
+	diff := func(obj, old map[string]any) []input.Change {
+		cs := input.Diff(old, obj)
+		if len(cs) != 1 {
+			b.Fatalf("%d changes, want the image", len(cs))
+		}
+		return cs
+	}
+	eval := func(doc map[string]any) {
+		for _, r := range set.AdmitAll(context.Background(), "Deployment", "UPDATE", ast.LazyObject(doc)) {
+			if r.Err != nil || len(r.Deny) != 0 {
+				b.Fatalf("%s: %v %v", r.Policy, r.Err, r.Deny)
+			}
+		}
+	}
+	obj, old := decode()
+	b.Run("decode-object", func(b *testing.B) {
+		defer reportCPU(b, cpuTime())
+		for b.Loop() {
+			input.DecodeObject(rv.Request.Object.Raw)
+		}
+	})
+	b.Run("decode-oldObject", func(b *testing.B) {
+		defer reportCPU(b, cpuTime())
+		for b.Loop() {
+			input.DecodeObject(rv.Request.OldObject.Raw)
+		}
+	})
+	b.Run("diff", func(b *testing.B) {
+		defer reportCPU(b, cpuTime())
+		for b.Loop() {
+			diff(obj, old)
+		}
+	})
+	b.Run("eval-nine-empty", func(b *testing.B) {
+		doc := map[string]any{"request": req, "object": obj, "oldObject": old}
+		defer reportCPU(b, cpuTime())
+		for b.Loop() {
+			eval(doc)
+		}
+	})
+	b.Run("all", func(b *testing.B) {
+		defer reportCPU(b, cpuTime())
+		for b.Loop() {
+			obj, old := decode()
+			cs := diff(obj, old)
+			eval(map[string]any{"request": req, "object": obj, "oldObject": old, "changes": cs})
+		}
+	})
 }

@@ -52,11 +52,14 @@ type Policy struct {
 	drift *rego.PreparedEvalQuery
 }
 
-// admitExprs are the query expressions binding the policy's deny, warn
-// and patch (those it defines) to prefix+rule.
-func (p *Policy) admitExprs(prefix string) []string {
+// AdmissionRules are the rules a policy may define for admission.
+var AdmissionRules = []string{"deny", "warn", "patch"}
+
+// admitExprs are the query expressions binding the policy's rules (those
+// of rules it defines) to prefix+rule.
+func (p *Policy) admitExprs(prefix string, rules []string) []string {
 	var out []string
-	for _, r := range []string{"deny", "warn", "patch"} {
+	for _, r := range rules {
 		if p.Has(r) {
 			out = append(out, fmt.Sprintf("%s%s := data.driftguard.policies.%s.%s", prefix, r, p.Name, r))
 		}
@@ -83,7 +86,7 @@ type Set struct {
 	compiler *ast.Compiler
 	store    storage.Store
 	mu       sync.RWMutex
-	combined map[string]*rego.PreparedEvalQuery // key: policy names joined by ","; nil value: not combinable
+	combined map[string]*rego.PreparedEvalQuery // key: see policyList.key and AdmitSelected; nil value: not combinable
 }
 
 // policyList is what matches one kind and operation, with the key of its
@@ -254,7 +257,12 @@ func (s *Set) combinedFor(ctx context.Context, l *policyList) *rego.PreparedEval
 	if len(l.policies) < 2 {
 		return nil
 	}
-	key := l.key
+	return s.combinedQuery(ctx, l.key, l.policies, nil)
+}
+
+// combinedQuery returns the query evaluating rules (nil: all admission
+// rules) of policies at once, cached under key.
+func (s *Set) combinedQuery(ctx context.Context, key string, ps []*Policy, rules [][]string) *rego.PreparedEvalQuery {
 	s.mu.RLock()
 	cq, done := s.combined[key]
 	s.mu.RUnlock()
@@ -267,8 +275,12 @@ func (s *Set) combinedFor(ctx context.Context, l *policyList) *rego.PreparedEval
 		return cq
 	}
 	var exprs []string
-	for i, p := range l.policies {
-		exprs = append(exprs, p.admitExprs(fmt.Sprintf("p%d_", i))...)
+	for i, p := range ps {
+		rs := AdmissionRules
+		if rules != nil {
+			rs = rules[i]
+		}
+		exprs = append(exprs, p.admitExprs(fmt.Sprintf("p%d_", i), rs)...)
 	}
 	if len(exprs) > 0 {
 		// not under the request's deadline: the query is kept for later requests
@@ -292,7 +304,52 @@ func (s *Set) AdmitAll(ctx context.Context, kind, op string, in ast.Value) []Res
 	if l == nil || len(l.policies) == 0 {
 		return nil
 	}
-	ps := l.policies
+	return s.admit(ctx, l.policies, func() *rego.PreparedEvalQuery { return s.combinedFor(ctx, l) }, in)
+}
+
+// AdmitSelected is AdmitAll for only some rules of the matching policies:
+// sel returns the rules of a policy to evaluate (of AdmissionRules; those
+// it does not define are ignored), none to skip the policy, which then has
+// no Result. The mutating webhook uses it: it needs neither warnings nor,
+// in enforce mode, denials (the validating webhook reports them).
+func (s *Set) AdmitSelected(ctx context.Context, kind, op string, in ast.Value, sel func(*Policy) []string) []Result {
+	l := s.matching(kind, op)
+	if l == nil {
+		return nil
+	}
+	var ps []*Policy
+	var rules [][]string
+	var key strings.Builder
+	key.WriteString("select:")
+	for _, p := range l.policies {
+		var rs []string
+		for _, r := range sel(p) {
+			if p.Has(r) {
+				rs = append(rs, r)
+			}
+		}
+		if len(rs) == 0 {
+			continue
+		}
+		ps = append(ps, p)
+		rules = append(rules, rs)
+		fmt.Fprintf(&key, "%s=%s,", p.Name, strings.Join(rs, "+"))
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	out := s.admit(ctx, ps, func() *rego.PreparedEvalQuery { return s.combinedQuery(ctx, key.String(), ps, rules) }, in)
+	for i := range out {
+		// from a policy's own query (after a failed combined one): drop
+		// what was not asked for
+		out[i].keepOnly(rules[i])
+	}
+	return out
+}
+
+// admit evaluates ps with their combined query (nil: none), or one by one
+// when it fails.
+func (s *Set) admit(ctx context.Context, ps []*Policy, combined func() *rego.PreparedEvalQuery, in ast.Value) []Result {
 	out := make([]Result, len(ps))
 	deadline := func() []Result {
 		for i, p := range ps {
@@ -305,7 +362,7 @@ func (s *Set) AdmitAll(ctx context.Context, kind, op string, in ast.Value) []Res
 		// cancellation check, after doing the work)
 		return deadline()
 	}
-	if cq := s.combinedFor(ctx, l); cq != nil {
+	if cq := combined(); cq != nil {
 		rs, err := cq.Eval(ctx, rego.EvalParsedInput(in))
 		if err == nil && len(rs) == 1 {
 			for i, p := range ps {
@@ -323,6 +380,19 @@ func (s *Set) AdmitAll(ctx context.Context, kind, op string, in ast.Value) []Res
 		out[i] = p.Admit(ctx, in)
 	}
 	return out
+}
+
+// keepOnly clears the results of rules not in rules.
+func (r *Result) keepOnly(rules []string) {
+	if !slices.Contains(rules, "deny") {
+		r.Deny = nil
+	}
+	if !slices.Contains(rules, "warn") {
+		r.Warn = nil
+	}
+	if !slices.Contains(rules, "patch") {
+		r.Patch = nil
+	}
 }
 
 func preparePolicy(ctx context.Context, c *ast.Compiler, store storage.Store, name string, defined map[string]bool) (*Policy, error) {
@@ -351,7 +421,7 @@ func preparePolicy(ctx context.Context, c *ast.Compiler, store storage.Store, na
 			}
 		}
 	}
-	if admitExprs := p.admitExprs(""); len(admitExprs) > 0 {
+	if admitExprs := p.admitExprs("", AdmissionRules); len(admitExprs) > 0 {
 		q, err := rego.New(rego.Compiler(c), rego.Store(store), rego.StoreReadAST(true), rego.Query(strings.Join(admitExprs, "; "))).PrepareForEval(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("policy %s: %w", name, err)

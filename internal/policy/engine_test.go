@@ -119,3 +119,63 @@ func TestAdmitAllDeadline(t *testing.T) {
 		}
 	}
 }
+
+// AdmitSelected evaluates only the chosen rules: unchosen rules neither
+// answer nor fail, and a policy with no chosen rule has no result.
+func TestAdmitSelected(t *testing.T) {
+	s := compileCombined(t)
+	ctx := context.Background()
+	pick := func(m map[string][]string) func(*Policy) []string {
+		return func(p *Policy) []string { return m[p.Name] }
+	}
+	byName := func(rs []Result) map[string]Result {
+		out := map[string]Result{}
+		for _, r := range rs {
+			out[r.Policy] = r
+		}
+		return out
+	}
+
+	// c, which fails on this input, is not chosen: one combined evaluation
+	// without it, no error.
+	got := byName(s.AdmitSelected(ctx, "Deployment", "UPDATE", in("api", true), pick(map[string][]string{"a": {"deny"}, "b": {"patch"}})))
+	if len(got) != 2 {
+		t.Fatalf("want a and b only, got %+v", got)
+	}
+	if r := got["a"]; r.Err != nil || len(r.Deny) != 1 || r.Deny[0].Msg != "a denies api" {
+		t.Errorf("a: %+v", r)
+	}
+	if r := got["b"]; r.Err != nil || len(r.Patch) != 1 || len(r.Warn) != 0 {
+		t.Errorf("b: want its patch and no warning, got %+v", r)
+	}
+
+	// c chosen: the combined evaluation fails, the policies are evaluated
+	// one by one, and each result keeps only what was chosen.
+	got = byName(s.AdmitSelected(ctx, "Deployment", "UPDATE", in("api", true), pick(map[string][]string{"a": {"deny"}, "b": {"warn"}, "c": {"deny"}})))
+	if r := got["c"]; r.Err == nil {
+		t.Errorf("c: want its conflict error, got %+v", r)
+	}
+	if r := got["b"]; r.Err != nil || len(r.Warn) != 1 || len(r.Patch) != 0 {
+		t.Errorf("b after the per-policy fallback: want the warning only, got %+v", r)
+	}
+	if r := got["a"]; r.Err != nil || len(r.Deny) != 1 {
+		t.Errorf("a after the per-policy fallback: %+v", r)
+	}
+
+	// Rules a policy does not define do not select it; nothing chosen,
+	// nothing evaluated.
+	if got := s.AdmitSelected(ctx, "Deployment", "UPDATE", in("api", false), pick(map[string][]string{"a": {"warn", "patch"}})); len(got) != 0 {
+		t.Errorf("a has no warn or patch rule, got %+v", got)
+	}
+
+	// Each selection has its own combined query; AdmitAll's is not reused
+	// for a selection.
+	s.AdmitAll(ctx, "Deployment", "UPDATE", in("api", false))
+	got = byName(s.AdmitSelected(ctx, "Deployment", "UPDATE", in("api", false), pick(map[string][]string{"b": {"warn"}, "a": {"deny"}})))
+	if r := got["b"]; len(r.Warn) != 1 || len(r.Patch) != 0 {
+		t.Errorf("b: %+v", r)
+	}
+	if n := len(s.combined); n != 4 {
+		t.Errorf("%d combined queries prepared, want 4 (three selections and AdmitAll's)", n)
+	}
+}
