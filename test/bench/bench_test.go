@@ -109,3 +109,24 @@ func TestParseRejectsBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// -writes: each review goes to /mutate and then /validate, as for an API
+// write. run fails on any error or unexpected answer (a mutating webhook
+// that denies counts as one).
+func TestShortRunWrites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs two servers")
+	}
+	var out bytes.Buffer
+	if err := run([]string{"-writes", "-duration", "1s", "-warmup", "200ms", "-concurrency", "2",
+		"-variants", "8", "-cpu", "-1"}, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	report := out.String()
+	t.Log("\n" + report)
+	for _, want := range []string{"Each request is one API write", "| floor | – | closed, 2 conn |", "| driftguard | 0 | closed, 2 conn |"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+}

@@ -76,20 +76,30 @@ func post(ctx context.Context, c *http.Client, url string, body []byte) (reviewA
 	return a, json.Unmarshal(b, &a)
 }
 
-func one(ctx context.Context, c *http.Client, url string, t *reviewType, body []byte, uid string, floor bool) outcome {
+// one sends a review to each url in turn (the mutating webhook's, then
+// the validating webhook's for an API write) and checks every answer; the
+// latency is the whole sequence's. Only the last answer may deny: a
+// mutating webhook that denies is unexpected.
+func one(ctx context.Context, c *http.Client, urls []string, t *reviewType, body []byte, uid string, floor bool) outcome {
 	start := time.Now()
-	a, err := post(ctx, c, url, body)
-	o := outcome{typ: t.Name, latency: time.Since(start)}
-	switch {
-	case err != nil:
-		o.err = err.Error()
-	case a.Response.UID != uid:
-		o.err = "uid mismatch"
-	default:
+	o := outcome{typ: t.Name}
+	for i, url := range urls {
+		a, err := post(ctx, c, url, body)
+		if err == nil && a.Response.UID != uid {
+			err = errors.New("uid mismatch")
+		}
+		if err != nil {
+			o.err = err.Error()
+			break
+		}
+		if i < len(urls)-1 {
+			o.unexpected = o.unexpected || !a.Response.Allowed
+			continue
+		}
 		o.allowed = a.Response.Allowed
-		want := t.Allowed || floor
-		o.unexpected = a.Response.Allowed != want
+		o.unexpected = o.unexpected || a.Response.Allowed != (t.Allowed || floor)
 	}
+	o.latency = time.Since(start)
 	return o
 }
 
@@ -194,7 +204,7 @@ func measure(srv *server, warmup, d time.Duration, load func(until time.Time, re
 
 // closedLoop: conc workers, each sending its next request when the last
 // one is answered.
-func closedLoop(c *http.Client, url string, m *mix, conc int, floor bool, counter *atomic.Uint64) func(time.Time, bool) []outcome {
+func closedLoop(c *http.Client, urls []string, m *mix, conc int, floor bool, counter *atomic.Uint64) func(time.Time, bool) []outcome {
 	return func(until time.Time, record bool) []outcome {
 		var mu sync.Mutex
 		var all []outcome
@@ -206,7 +216,7 @@ func closedLoop(c *http.Client, url string, m *mix, conc int, floor bool, counte
 				var mine []outcome
 				for time.Now().Before(until) {
 					t, body, uid := m.next(counter.Add(1))
-					o := one(context.Background(), c, url, t, body, uid, floor)
+					o := one(context.Background(), c, urls, t, body, uid, floor)
 					if record {
 						mine = append(mine, o)
 					}
@@ -225,7 +235,7 @@ func closedLoop(c *http.Client, url string, m *mix, conc int, floor bool, counte
 // latency counts from the scheduled start (no coordinated omission). At
 // most maxInFlight run at once; a request that finds them all busy
 // starts late, and that lateness is part of its latency.
-func openLoop(c *http.Client, url string, m *mix, rate float64, maxInFlight int, floor bool, counter *atomic.Uint64, late *atomic.Int64) func(time.Time, bool) []outcome {
+func openLoop(c *http.Client, urls []string, m *mix, rate float64, maxInFlight int, floor bool, counter *atomic.Uint64, late *atomic.Int64) func(time.Time, bool) []outcome {
 	return func(until time.Time, record bool) []outcome {
 		interval := time.Duration(float64(time.Second) / rate)
 		sem := make(chan struct{}, maxInFlight)
@@ -252,7 +262,7 @@ func openLoop(c *http.Client, url string, m *mix, rate float64, maxInFlight int,
 				defer wg.Done()
 				defer func() { <-sem }()
 				t, body, uid := m.next(counter.Add(1))
-				o := one(context.Background(), c, url, t, body, uid, floor)
+				o := one(context.Background(), c, urls, t, body, uid, floor)
 				o.latency = time.Since(at)
 				if record {
 					mu.Lock()

@@ -56,6 +56,20 @@ type options struct {
 	out         string
 	keep        bool
 	byType      bool
+	writes      bool // each review to /mutate, then /validate
+}
+
+// urls are the webhook paths one review is sent to, in order.
+func (o *options) urls(port int) []string {
+	paths := []string{"/validate"}
+	if o.writes {
+		paths = []string{"/mutate", "/validate"}
+	}
+	var out []string
+	for _, p := range paths {
+		out = append(out, fmt.Sprintf("https://127.0.0.1:%d%s", port, p))
+	}
+	return out
 }
 
 func main() {
@@ -137,6 +151,7 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.out, "out", "", "also write the report to this file")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, certificates)")
 	fs.BoolVar(&o.byType, "by-type", false, "also report latency percentiles per review type")
+	fs.BoolVar(&o.writes, "writes", false, "send each review to /mutate, then to /validate, as kube-apiserver calls driftguard's two webhooks for one write (rps, latency and CPU are then per write)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -337,10 +352,10 @@ func run(args []string, stdout io.Writer) error {
 			if err != nil {
 				return err
 			}
-			url := fmt.Sprintf("https://127.0.0.1:%d/validate", srv.port)
+			urls := o.urls(srv.port)
 			floor := target == "floor"
 			for _, c := range o.conc {
-				r, err := measure(srv, o.warmup, o.duration, closedLoop(client, url, m, c, floor, &counter))
+				r, err := measure(srv, o.warmup, o.duration, closedLoop(client, urls, m, c, floor, &counter))
 				if err != nil {
 					srv.stop()
 					return err
@@ -350,7 +365,7 @@ func run(args []string, stdout io.Writer) error {
 			}
 			for _, rate := range o.rates {
 				var late atomic.Int64
-				r, err := measure(srv, o.warmup, o.duration, openLoop(client, url, m, rate, o.maxInFlight, floor, &counter, &late))
+				r, err := measure(srv, o.warmup, o.duration, openLoop(client, urls, m, rate, o.maxInFlight, floor, &counter, &late))
 				if err != nil {
 					srv.stop()
 					return err
@@ -365,6 +380,9 @@ func run(args []string, stdout io.Writer) error {
 	var report strings.Builder
 	fmt.Fprintf(&report, "Load generator: `go run ./test/bench %s`; servers pinned to CPU %d with GOMAXPROCS=%d (the load generator to another); mix: %s.\n\n",
 		strings.Join(args, " "), o.cpu, o.procs, mixText(m))
+	if o.writes {
+		report.WriteString("Each request is one API write: the review is sent to /mutate, then to /validate (both servers); rps, latency and CPU/req are per write.\n\n")
+	}
 	if len(rows) > 0 {
 		fmt.Fprintf(&report, "Each run: %s measured after %s of warm-up.\n\n", o.duration, o.warmup)
 	}
@@ -499,7 +517,7 @@ func soak(o *options, startServer func(string, int) (*server, error), client *ht
 		return "", err
 	}
 	defer srv.stop()
-	url := fmt.Sprintf("https://127.0.0.1:%d/validate", srv.port)
+	urls := o.urls(srv.port)
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nSoak: driftguard, open loop at %g/s for %s, sampled every %s.\n\n", o.soakRate, o.soak, o.soakEvery)
 	b.WriteString("| elapsed | requests | errors | p99 | RSS | Go heap in use |\n|---|---|---|---|---|---|\n")
@@ -508,7 +526,7 @@ func soak(o *options, startServer func(string, int) (*server, error), client *ht
 	begin := time.Now()
 	for time.Since(begin) < o.soak {
 		var late atomic.Int64
-		r, err := measure(srv, 0, min(o.soakEvery, o.soak-time.Since(begin)), openLoop(client, url, m, o.soakRate, o.maxInFlight, false, counter, &late))
+		r, err := measure(srv, 0, min(o.soakEvery, o.soak-time.Since(begin)), openLoop(client, urls, m, o.soakRate, o.maxInFlight, false, counter, &late))
 		if err != nil {
 			return "", err
 		}

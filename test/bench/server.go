@@ -39,6 +39,7 @@ func runFloor(args []string) error {
 		return admission.Allowed("")
 	})}
 	srv.Register("/validate", allow)
+	srv.Register("/mutate", allow)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	ctrl.SetLogger(logr.Discard())
