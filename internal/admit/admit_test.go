@@ -363,22 +363,16 @@ deny contains "never" if {
 			if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			st, err := loader.Load(context.Background(), loader.Options{ConfigFile: cfgPath, PolicyDirs: []string{dir}, NoBundled: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			m := metrics.New(prometheus.NewRegistry())
-			e := admit.NewEngine(st, m)
-			h := admit.NewHTTPHandler("validate", &admit.Validator{Engine: e}, e, logr.Discard())
+			e := newEnvOpts(t, loader.Options{ConfigFile: cfgPath, PolicyDirs: []string{dir}, NoBundled: true})
 			start := time.Now()
-			resp := answer(t, post(h, review(t, func(req map[string]any) { setUser(req, "system:serviceaccount:infra:terraform") })))
+			resp := answer(t, post(e.validate, review(t, func(req map[string]any) { setUser(req, "system:serviceaccount:infra:terraform") })))
 			if el := time.Since(start); el > 5*time.Second {
 				t.Fatalf("answer took %s despite a 200ms evaluation deadline", el)
 			}
 			if resp.Allowed != (fp == "allow") {
 				t.Fatalf("failurePolicy %s: allowed=%v %+v", fp, resp.Allowed, resp.Result)
 			}
-			if got := testutil.ToFloat64(m.EvalErrors.WithLabelValues("slow", "timeout")); got != 1 {
+			if got := testutil.ToFloat64(e.metrics.EvalErrors.WithLabelValues("slow", "timeout")); got != 1 {
 				t.Errorf("timeout counted %v times", got)
 			}
 		})

@@ -93,13 +93,8 @@ func TestSlowPolicyManyConcurrentRequestsAnswerInTime(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "slow.rego"), slowPolicy)
 	const deadline = 300 * time.Millisecond
 	cfgPath := writeFile(t, filepath.Join(t.TempDir(), "c.yaml"), "evalTimeout: 300ms\nfailurePolicy: deny\n")
-	st, err := loader.Load(context.Background(), loader.Options{ConfigFile: cfgPath, PolicyDirs: []string{dir}, NoBundled: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := metrics.New(prometheus.NewRegistry())
-	e := admit.NewEngine(st, m)
-	h := admit.NewHTTPHandler("validate", &admit.Validator{Engine: e}, e, logr.Discard())
+	e := newEnvOpts(t, loader.Options{ConfigFile: cfgPath, PolicyDirs: []string{dir}, NoBundled: true})
+	h := e.validate
 	body := review(t, func(req map[string]any) { setUser(req, "system:serviceaccount:infra:terraform") })
 
 	n := max(50, 4*runtime.GOMAXPROCS(0))
@@ -143,7 +138,7 @@ func TestSlowPolicyManyConcurrentRequestsAnswerInTime(t *testing.T) {
 		t.Error(err)
 	}
 	t.Logf("%d concurrent slow requests, slowest answer %s", n, time.Duration(slowest.Load()))
-	if got := testutil.ToFloat64(m.EvalErrors.WithLabelValues("slow", "timeout")); got != float64(n) {
+	if got := testutil.ToFloat64(e.metrics.EvalErrors.WithLabelValues("slow", "timeout")); got != float64(n) {
 		t.Errorf("timeouts counted %v times, want %d", got, n)
 	}
 }
@@ -307,15 +302,10 @@ func TestReloaderPolicyDirUnderLoad(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(dir, "extra.rego"), extra(0))
 	opts := loader.Options{PolicyDirs: []string{dir}}
-	st, err := loader.Load(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := metrics.New(prometheus.NewRegistry())
-	e := admit.NewEngine(st, m)
-	h := admit.NewHTTPHandler("validate", &admit.Validator{Engine: e}, e, logr.Discard())
-	rl := &loader.Reloader{Options: opts, Engine: e, Metrics: m, Log: logr.Discard(), Interval: 10 * time.Millisecond}
-	rl.Loaded(st)
+	env := newEnvOpts(t, opts)
+	h := env.validate
+	rl := &loader.Reloader{Options: opts, Engine: env.engine, Metrics: env.metrics, Log: logr.Discard(), Interval: 10 * time.Millisecond}
+	rl.Loaded(env.engine.State())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go rl.Run(ctx)
