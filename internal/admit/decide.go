@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -69,6 +70,9 @@ type Decision struct {
 	// HandEdits are owned fields changed by hand and allowed anyway
 	// (warn mode or break-glass): the mutating webhook records them.
 	HandEdits []HandEdit
+	// BreakGlassHint tells a denied member of a break-glass group how to
+	// use it (or why the reason on the object did not count).
+	BreakGlassHint string
 }
 
 // HandEdit is an allowed change of an owned field.
@@ -114,6 +118,9 @@ func (e *Engine) decideRules(ctx context.Context, st *State, req *admissionv1.Ad
 	if in.Exempt != "" {
 		return d, nil
 	}
+	if len(in.Errors) > 0 && e.unjudgeable(st, d, mutate) {
+		return d, nil
+	}
 	// Converted lazily: policies pay only for the parts of the object they read.
 	val := ast.LazyObject(in.Doc)
 	cfg := st.Config
@@ -143,7 +150,57 @@ func (e *Engine) decideRules(ctx context.Context, st *State, req *admissionv1.Ad
 		d.Verdicts = append(d.Verdicts, v)
 	}
 	d.Allowed = len(d.Denials) == 0
+	if !d.Allowed && slices.ContainsFunc(d.Verdicts, func(v Verdict) bool { return v.Decision == "deny" }) {
+		d.BreakGlassHint = st.Builder.BreakGlassHint(in.Actor)
+	}
 	return d, nil
+}
+
+// unjudgeable answers a request whose input has errors (internal/input
+// InputError) per failurePolicy: a denial when it is deny and some policy
+// that matches the request is in enforce mode (policies in warn and dryrun
+// mode never deny, so neither does what they cannot judge), else a
+// warning, and the policies are evaluated as usual. It reports whether the
+// answer is final. The mutating webhook only counts: it never denies, and
+// it records nothing on an object it cannot judge (see patches).
+func (e *Engine) unjudgeable(st *State, d *Decision, mutate bool) bool {
+	webhook := "validate"
+	if mutate {
+		webhook = "mutate"
+	}
+	in := d.Input
+	if e.Metrics != nil {
+		for _, ie := range in.Errors {
+			e.Metrics.InputErrors.WithLabelValues(webhook, ie.Reason).Inc()
+		}
+	}
+	if mutate {
+		return true
+	}
+	enforced := false
+	for _, p := range st.Policies.Matching(in.Request.Kind.Kind, string(in.Request.Operation)) {
+		if st.Config.ModeFor(p.Name) == config.ModeEnforce {
+			enforced = true
+			break
+		}
+	}
+	for _, ie := range in.Errors {
+		msg := "cannot review this request: " + ie.Message
+		if st.Config.FailurePolicy == "deny" && enforced {
+			d.Denials = append(d.Denials, msg+"; failurePolicy is deny")
+		} else {
+			d.Warnings = append(d.Warnings, msg+"; allowed because "+allowedBecause(st.Config, enforced))
+		}
+	}
+	d.Allowed = len(d.Denials) == 0
+	return !d.Allowed
+}
+
+func allowedBecause(cfg *config.Config, enforced bool) string {
+	if !enforced {
+		return "no policy that reviews it is in enforce mode"
+	}
+	return "failurePolicy is allow"
 }
 
 // apply folds one policy's result into the decision according to its mode.
@@ -184,6 +241,9 @@ func (e *Engine) apply(cfg *config.Config, d *Decision, v *Verdict) {
 		reason, label := "warn mode", "warn"
 		if v.Mode == config.ModeEnforce { // break-glass
 			reason, label = "break-glass: "+actor.BreakGlassReason, "break_glass"
+			if bg := actor.BreakGlassInfo; !bg.Fresh {
+				reason += " (set by an earlier request, valid until " + bg.Until.UTC().Format(time.RFC3339) + ")"
+			}
 		}
 		v.Decision = label
 		for _, f := range r.Deny {

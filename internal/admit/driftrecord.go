@@ -46,7 +46,7 @@ func ParseDriftRecord(s string) DriftRecord {
 // but metrics count only real writes.
 func (e *Engine) patches(d *Decision) ([]jsonpatch.JsonPatchOperation, error) {
 	in := d.Input
-	if in.Object == nil || in.Exempt != "" {
+	if in.Object == nil || in.Exempt != "" || len(in.Errors) > 0 {
 		return nil, nil
 	}
 	cfg := e.State().Config

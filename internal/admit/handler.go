@@ -92,8 +92,12 @@ func denialMessage(d *Decision) string {
 	if extra > 0 {
 		fmt.Fprintf(&b, " | and %d more", extra)
 	}
-	if a := d.Input.Actor; a.BreakGlassReason != "" && !a.BreakGlass {
+	if a := d.Input.Actor; a.BreakGlassReason != "" && a.BreakGlassInfo.Group == "" {
 		fmt.Fprintf(&b, " | break-glass was requested, but %s is not in a break-glass group", a.Username)
+	}
+	if d.BreakGlassHint != "" {
+		b.WriteString(" | ")
+		b.WriteString(d.BreakGlassHint)
 	}
 	return b.String()
 }

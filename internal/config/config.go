@@ -212,10 +212,17 @@ type Exempt struct {
 	Groups     []string `json:"groups"`
 }
 
-// BreakGlass configures the emergency override.
+// BreakGlass configures the emergency override. A reason in Annotation
+// counts only on the request that sets or changes it, or, when
+// ExpiresAnnotation holds a time at most MaxDuration ahead, until then.
 type BreakGlass struct {
 	Groups     []string `json:"groups"`
 	Annotation string   `json:"annotation"`
+	// ExpiresAnnotation (default <annotation>-expires) holds an RFC 3339
+	// time until which the reason also covers later requests.
+	ExpiresAnnotation string `json:"expiresAnnotation"`
+	// MaxDuration bounds how far ahead an expiry may be (default 4h).
+	MaxDuration Duration `json:"maxDuration"`
 }
 
 // PolicyConfig is the per-policy configuration.
@@ -309,6 +316,12 @@ func (c *Config) applyDefaults() {
 	if c.BreakGlass.Annotation == "" {
 		c.BreakGlass.Annotation = "driftguard.io/break-glass"
 	}
+	if c.BreakGlass.ExpiresAnnotation == "" {
+		c.BreakGlass.ExpiresAnnotation = c.BreakGlass.Annotation + "-expires"
+	}
+	if c.BreakGlass.MaxDuration.Duration == 0 {
+		c.BreakGlass.MaxDuration.Duration = 4 * time.Hour
+	}
 	if c.HandEditManagers == nil {
 		c.HandEditManagers = []string{"kubectl-edit", "kubectl-patch", "kubectl-set", "kubectl-client-side-apply",
 			"kubectl-replace", "kubectl-label", "kubectl-annotate", "kubectl-scale", "kubectl-rollout", "kubectl"}
@@ -346,6 +359,12 @@ func (c *Config) Validate() error {
 	}
 	if c.EvalTimeout.Duration < 0 || c.EvalTimeout.Duration > 29*time.Second {
 		bad("evalTimeout: %s must be between 0 and 29s (the API server's webhook timeout is at most 30s)", c.EvalTimeout)
+	}
+	if c.BreakGlass.MaxDuration.Duration < 0 || c.BreakGlass.MaxDuration.Duration > 7*24*time.Hour {
+		bad("breakGlass.maxDuration: %s must be between 0 and 168h (break-glass is for incidents, not standing exceptions)", c.BreakGlass.MaxDuration)
+	}
+	if c.BreakGlass.ExpiresAnnotation == c.BreakGlass.Annotation {
+		bad("breakGlass.expiresAnnotation: must differ from breakGlass.annotation")
 	}
 	if c.MaxRequestBytes < 1024 {
 		bad("maxRequestBytes: %d is too small (minimum 1024)", c.MaxRequestBytes)

@@ -4,12 +4,14 @@
 package input
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	gojson "github.com/goccy/go-json"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -51,6 +53,14 @@ type Builder struct {
 	parents      ParentLookup
 	baseline     BaselineLookup
 	managed      *managedCache
+	now          func() time.Time
+}
+
+// WithClock sets the clock break-glass expiries are checked against (tests).
+func (b *Builder) WithClock(now func() time.Time) *Builder {
+	c := *b
+	c.now = now
+	return &c
 }
 
 // WithBaseline adds the permission-baseline index to RBAC requests' input.
@@ -86,6 +96,7 @@ func NewBuilder(cfg *config.Config, parents ParentLookup) *Builder {
 		matrixInputs: map[string][]matrixInput{},
 		parents:      parents,
 		managed:      newManagedCache(1024),
+		now:          time.Now,
 	}
 	for _, o := range cfg.Owners {
 		for _, m := range o.Managers {
@@ -138,7 +149,30 @@ type Input struct {
 	HandEdits []HandEdit
 	// Notes are enrichment problems worth telling (never fatal).
 	Notes []string
+	// Errors are problems that leave the request impossible to judge
+	// (e.g. the old object's managedFields cannot be parsed): the answer
+	// follows failurePolicy.
+	Errors []InputError
 	Doc   map[string]any
+}
+
+// InputError is why a request cannot be judged; Reason is a bounded
+// metric label value.
+type InputError struct {
+	Reason  string
+	Message string
+}
+
+// Reasons of InputError.
+const (
+	ReasonManagedFields = "managed_fields"
+)
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
 
 // Actor is who makes the request.
@@ -152,10 +186,12 @@ type Actor struct {
 	Owner string
 	// Person is true for users that are neither service accounts nor system identities.
 	Person bool
-	// BreakGlassReason is the break-glass annotation on the new object;
-	// BreakGlass is true when it is set and the actor may use it.
+	// BreakGlassReason is the break-glass annotation on the object;
+	// BreakGlass is true when it counts for this request (see BreakGlass)
+	// and the actor may use it.
 	BreakGlassReason string
 	BreakGlass       bool
+	BreakGlassInfo   BreakGlass
 }
 
 // Build decodes the objects of req and enriches them. Errors mean the
@@ -170,7 +206,7 @@ func (b *Builder) Build(ctx context.Context, req *admissionv1.AdmissionRequest) 
 	if in.OldObject, oldMF, err = DecodeObject(req.OldObject.Raw); err != nil {
 		return nil, fmt.Errorf("request.oldObject: %w", err)
 	}
-	in.Actor = b.actor(req, in.Object)
+	in.Actor = b.actor(req, in.Object, in.OldObject)
 	in.Exempt = b.exempt(req)
 
 	// The object as it was (UPDATE, DELETE) carries the ownership that counts.
@@ -181,9 +217,15 @@ func (b *Builder) Build(ctx context.Context, req *admissionv1.AdmissionRequest) 
 	}
 	var managed *managedInfo
 	if ref != nil && in.Exempt == "" {
-		managed = b.managedFields(ref, refMF)
+		managed = b.managedFields(refMF)
 		if managed.declErr != nil {
-			in.Notes = append(in.Notes, managed.declErr.Error())
+			if in.OldObject != nil {
+				// the stored object's owners are unknown: its changes cannot be judged
+				in.Errors = append(in.Errors, InputError{Reason: ReasonManagedFields, Message: "oldObject.metadata.managedFields cannot be parsed (" +
+					truncate(managed.declErr.Error(), 300) + "), so driftguard cannot tell who owns the fields this request changes"})
+			} else {
+				in.Notes = append(in.Notes, managed.declErr.Error())
+			}
 		}
 	}
 	ctrl := controllerRef(ref)
@@ -203,17 +245,10 @@ func (b *Builder) Build(ctx context.Context, req *admissionv1.AdmissionRequest) 
 	return in, nil
 }
 
-// managedFields returns the object's parsed managedFields (see
-// managedInfo), from the cache when the same stored object was seen.
-func (b *Builder) managedFields(obj map[string]any, raw []byte) *managedInfo {
-	md, _ := obj["metadata"].(map[string]any)
-	uid, _ := md["uid"].(string)
-	rv, _ := md["resourceVersion"].(string)
-	key := ""
-	if uid != "" && rv != "" {
-		key = uid + "/" + rv
-	}
-	if m := b.managed.get(key); m != nil {
+// managedFields returns the parsed managedFields (see managedInfo) of
+// an object, from the cache when the same bytes were parsed before.
+func (b *Builder) managedFields(raw []byte) *managedInfo {
+	if m := b.managed.get(raw); m != nil {
 		return m
 	}
 	keep := func(manager, sub string) bool {
@@ -221,8 +256,12 @@ func (b *Builder) managedFields(obj map[string]any, raw []byte) *managedInfo {
 		return declared && sub == ""
 	}
 	m := &managedInfo{raw: raw, keep: keep}
-	m.declared, m.declErr = parseManagedFields(raw, keep)
-	b.managed.put(key, m)
+	if b.managed.cacheable(raw) {
+		m.content = bytes.Clone(raw)
+		m.raw = m.content
+	}
+	m.declared, m.declErr = parseManagedFields(m.raw, keep)
+	b.managed.put(m)
 	return m
 }
 
@@ -270,7 +309,7 @@ func DecodeObject(raw []byte) (obj map[string]any, managedFields []byte, err err
 	return obj, managedFields, nil
 }
 
-func (b *Builder) actor(req *admissionv1.AdmissionRequest, obj map[string]any) Actor {
+func (b *Builder) actor(req *admissionv1.AdmissionRequest, obj, old map[string]any) Actor {
 	u := req.UserInfo
 	a := Actor{Username: u.Username, Groups: u.Groups}
 	if rest, ok := strings.CutPrefix(u.Username, "system:serviceaccount:"); ok {
@@ -291,17 +330,8 @@ func (b *Builder) actor(req *admissionv1.AdmissionRequest, obj map[string]any) A
 			}
 		}
 	}
-	if b.cfg.BreakGlass.Annotation != "" {
-		a.BreakGlassReason = strings.TrimSpace(annotation(obj, b.cfg.BreakGlass.Annotation))
-		if a.BreakGlassReason != "" {
-			for _, g := range u.Groups {
-				if b.breakGlass[g] {
-					a.BreakGlass = true
-					break
-				}
-			}
-		}
-	}
+	a.BreakGlassInfo = b.readBreakGlass(u.Groups, obj, old)
+	a.BreakGlassReason, a.BreakGlass = a.BreakGlassInfo.Reason, a.BreakGlassInfo.Allowed
 	return a
 }
 
@@ -457,7 +487,7 @@ func (b *Builder) doc(ctx context.Context, in *Input, ctrl *ownerRef) map[string
 		"fieldManager": a.FieldManager,
 		"owner":        a.Owner,
 		"person":       a.Person,
-		"breakGlass":   map[string]any{"reason": a.BreakGlassReason, "allowed": a.BreakGlass},
+		"breakGlass":   breakGlassDoc(a.BreakGlassInfo),
 	}
 	if a.SAName != "" {
 		actor["serviceAccount"] = map[string]any{"namespace": a.SANamespace, "name": a.SAName}

@@ -909,50 +909,70 @@ func TestBuildErrors(t *testing.T) {
 	}
 }
 
-func TestMalformedManagedFieldsIsANote(t *testing.T) {
+// The old object's managedFields say who owns what; when a declared
+// owner's entry (or the whole list) cannot be read, the owner would
+// silently disappear and the edit be allowed. It is an input error
+// instead, answered per failurePolicy (internal/admit).
+func TestMalformedManagedFieldsIsAnInputError(t *testing.T) {
 	tests := []struct {
 		name    string
 		managed string
-		owner   string
+		errHas  string
 	}{
 		{
 			name:    "managedFields is not a list",
 			managed: `,"managedFields":{"manager":"Terraform"}`,
+			errHas:  "cannot unmarshal",
 		},
 		{
 			name:    "fieldsV1 is not a field set",
 			managed: `,"managedFields":[{"manager":"Terraform","operation":"Apply","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"k:{broken":{}}}}]`,
+			errHas:  "managedFields[0] (Terraform): fieldsV1",
 		},
 		{
-			name: "one bad entry keeps the good ones",
+			name:    "a declared owner's entry has another fieldsType",
+			managed: `,"managedFields":[{"manager":"Terraform","operation":"Apply","fieldsType":"FieldsV2","fieldsV1":{"f:spec":{}}}]`,
+			errHas:  `fieldsType "FieldsV2" is not FieldsV1`,
+		},
+		{
+			name: "one bad entry of a declared owner next to good ones",
 			managed: `,"managedFields":[{"manager":"hashicorp","operation":"Update","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"k:not-json":{}}}},` +
 				`{"manager":"Terraform","operation":"Apply","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"api\"}":{".":{},"f:image":{}}}}}}}}]`,
-			owner: "terraform",
+			errHas: "managedFields[0] (hashicorp)",
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			in, err := defaultBuilder(nil).Build(context.Background(), request{gvk: deploymentGVK, ns: "tenant-a", name: "api", user: alice,
-				old: deployment(tc.managed, "", img1, ""), obj: deployment("", "", img2, "")}.build())
-			if err != nil {
-				t.Fatalf("malformed managedFields must not fail the build: %v", err)
-			}
-			if len(in.Notes) == 0 || !contains(in.Notes, "managedFields") {
-				t.Errorf("notes %q, want one about managedFields", in.Notes)
-			}
-			var image *Change
-			for i := range in.Changes {
-				if in.Changes[i].Path == "spec.template.spec.containers[api].image" {
-					image = &in.Changes[i]
+			for _, op := range []admissionv1.Operation{admissionv1.Update, admissionv1.Delete} {
+				r := request{op: op, gvk: deploymentGVK, ns: "tenant-a", name: "api", user: alice, old: deployment(tc.managed, "", img1, "")}
+				if op == admissionv1.Update {
+					r.obj = deployment("", "", img2, "")
+				}
+				in, err := defaultBuilder(nil).Build(context.Background(), r.build())
+				if err != nil {
+					t.Fatalf("%s: malformed managedFields must not fail the build: %v", op, err)
+				}
+				if len(in.Errors) != 1 || in.Errors[0].Reason != ReasonManagedFields ||
+					!strings.Contains(in.Errors[0].Message, "oldObject.metadata.managedFields cannot be parsed") ||
+					!strings.Contains(in.Errors[0].Message, tc.errHas) {
+					t.Errorf("%s: errors %+v, want one managed_fields error naming %q", op, in.Errors, tc.errHas)
 				}
 			}
-			if image == nil {
-				t.Fatalf("image change missing: %q", changeStrings(in.Changes))
-			}
-			if image.Owner != tc.owner {
-				t.Errorf("image owner %q, want %q", image.Owner, tc.owner)
-			}
 		})
+	}
+
+	// On CREATE the object's own managedFields decide nothing: a note.
+	in := build(t, defaultBuilder(nil), request{op: admissionv1.Create, gvk: deploymentGVK, ns: "tenant-a", name: "api", user: alice,
+		obj: deployment(tests[1].managed, "", img1, "")})
+	if len(in.Errors) != 0 || !contains(in.Notes, "managedFields") {
+		t.Errorf("CREATE: errors %+v notes %q, want a note only", in.Errors, in.Notes)
+	}
+	// A bad entry of a manager no owner declares hides no owner: a note.
+	in = build(t, defaultBuilder(nil), request{gvk: deploymentGVK, ns: "tenant-a", name: "api", user: alice,
+		old: deployment(`,"managedFields":[{"manager":"someone","operation":"Update","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"k:x":{}}}}]`, "", img1, ""),
+		obj: deployment("", "", img2, "")})
+	if len(in.Errors) != 0 || !contains(in.Notes, "managedFields[0] (someone)") {
+		t.Errorf("undeclared manager: errors %+v notes %q, want a note only", in.Errors, in.Notes)
 	}
 }
 
@@ -1007,10 +1027,13 @@ func TestBuildRepeatedAndUncached(t *testing.T) {
 				if c.Owner != tc.imageBy || c.Via != "managedFields" {
 					t.Errorf("build %d: image owner %q via %q", i, c.Owner, c.Via)
 				}
-				if (len(in.Notes) > 0) != tc.notes {
-					t.Errorf("build %d: notes %q, want notes=%v", i, in.Notes, tc.notes)
+				if (len(in.Notes)+len(in.Errors) > 0) != tc.notes {
+					t.Errorf("build %d: notes %q errors %+v, want notes or errors=%v", i, in.Notes, in.Errors, tc.notes)
 				}
 				got := append(changeStrings(in.Changes), in.Notes...)
+				for _, e := range in.Errors {
+					got = append(got, e.Message)
+				}
 				if prev != nil && !reflect.DeepEqual(got, prev) {
 					t.Errorf("build %d differs: %q vs %q", i, got, prev)
 				}

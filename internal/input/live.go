@@ -59,7 +59,7 @@ func (b *Builder) BuildLive(ctx context.Context, gvk metav1.GroupVersionKind, ob
 	in.Exempt = b.exemptNamespace(ns)
 	var managed *managedInfo
 	if in.Exempt == "" {
-		managed = b.managedFields(obj, mfRaw)
+		managed = b.managedFields(mfRaw)
 		if managed.declErr != nil {
 			in.Notes = append(in.Notes, managed.declErr.Error())
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sync"
 
 	gojson "github.com/goccy/go-json"
@@ -44,10 +45,13 @@ func parseManagedFields(raw []byte, keep func(manager, subresource string) bool)
 	out := make([]ManagedSet, 0, len(entries))
 	var errs []error
 	for i, e := range entries {
-		if e.FieldsType != "" && e.FieldsType != "FieldsV1" {
+		if keep != nil && !keep(e.Manager, e.Subresource) {
 			continue
 		}
-		if keep != nil && !keep(e.Manager, e.Subresource) {
+		if e.FieldsType != "" && e.FieldsType != "FieldsV1" {
+			// nothing else exists; an entry driftguard cannot read is an
+			// owner it cannot see, so it is reported, not skipped
+			errs = append(errs, fmt.Errorf("managedFields[%d] (%s): fieldsType %q is not FieldsV1", i, e.Manager, e.FieldsType))
 			continue
 		}
 		set := &fieldpath.Set{}
@@ -109,11 +113,12 @@ type managedInfo struct {
 	declared []ManagedSet
 	declErr  error
 
-	raw    []byte
-	keep   func(manager, subresource string) bool
-	once   sync.Once
-	others []ManagedSet
-	othErr error
+	raw     []byte
+	content []byte // the managedFields bytes this was parsed from (cache key)
+	keep    func(manager, subresource string) bool
+	once    sync.Once
+	others  []ManagedSet
+	othErr  error
 }
 
 func (m *managedInfo) rest() ([]ManagedSet, error) {
@@ -127,37 +132,65 @@ func (m *managedInfo) rest() ([]ManagedSet, error) {
 	return m.others, m.othErr
 }
 
-// managedCache keeps parsed managedFields of recently seen objects, keyed
-// by uid and resourceVersion (which identify a stored object's content):
-// the validating and mutating webhooks see the same oldObject, and the
-// API server retries. Parsed sets are read-only and shared.
+// managedCache keeps parsed managedFields of recently seen objects: the
+// validating and mutating webhooks see the same oldObject, and the API
+// server retries. It is keyed by the managedFields bytes themselves
+// (compared in full on a hit), never by anything a caller could claim
+// about the object (uid, resourceVersion): whatever a caller of the
+// webhook port sends, it can only find its own bytes' parse, so no review
+// can change how another is judged. Parsed sets are read-only and shared.
+// Bounded in entries and bytes; large managedFields are not cached.
 type managedCache struct {
 	mu      sync.Mutex
-	entries map[string]*managedInfo
+	seed    maphash.Seed
+	entries map[uint64]*managedInfo
+	bytes   int
 	max     int
 }
 
+// Bounds of the managedFields cache: an entry's bytes and all entries' bytes.
+const (
+	maxCachedManagedFields = 64 << 10
+	maxManagedCacheBytes   = 16 << 20
+)
+
 func newManagedCache(max int) *managedCache {
-	return &managedCache{entries: make(map[string]*managedInfo, max), max: max}
+	return &managedCache{seed: maphash.MakeSeed(), entries: make(map[uint64]*managedInfo, max), max: max}
 }
 
-func (c *managedCache) get(key string) *managedInfo {
-	if c == nil || key == "" {
+func (c *managedCache) cacheable(raw []byte) bool {
+	return c != nil && len(raw) > 0 && len(raw) <= maxCachedManagedFields
+}
+
+func (c *managedCache) get(raw []byte) *managedInfo {
+	if !c.cacheable(raw) {
 		return nil
 	}
+	h := maphash.Bytes(c.seed, raw)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.entries[key]
+	if e := c.entries[h]; e != nil && bytes.Equal(e.content, raw) {
+		return e
+	}
+	return nil
 }
 
-func (c *managedCache) put(key string, e *managedInfo) {
-	if c == nil || key == "" {
+// put stores e, whose content must be a copy owned by the cache (not a
+// slice of a request body, which it would keep alive).
+func (c *managedCache) put(e *managedInfo) {
+	if !c.cacheable(e.content) {
 		return
 	}
+	h := maphash.Bytes(c.seed, e.content)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.entries) >= c.max {
+	if len(c.entries) >= c.max || c.bytes+len(e.content) > maxManagedCacheBytes {
 		clear(c.entries) // bounded; a cold start costs one parse per object
+		c.bytes = 0
 	}
-	c.entries[key] = e
+	if prev := c.entries[h]; prev != nil {
+		c.bytes -= len(prev.content)
+	}
+	c.entries[h] = e
+	c.bytes += len(e.content)
 }

@@ -1,8 +1,12 @@
 package input
 
 import (
+	"bytes"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/driftguard/driftguard/internal/config"
 
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 	"sigs.k8s.io/structured-merge-diff/v6/value"
@@ -139,9 +143,10 @@ func TestParseManagedFields(t *testing.T) {
 			managers: []string{"Terraform", "kube-controller-manager", "no-fields"},
 		},
 		{
-			name:     "unknown fieldsType is skipped",
+			name:     "unknown fieldsType is skipped and reported",
 			raw:      `{"metadata":{"managedFields":[{"manager":"x","fieldsType":"FieldsV9","fieldsV1":{"f:spec":{}}},{"manager":"y","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{}}}]}}`,
 			managers: []string{"y"},
+			errHas:   `managedFields[0] (x): fieldsType "FieldsV9" is not FieldsV1`,
 		},
 		{
 			name:     "malformed fieldsV1 entry is skipped and reported",
@@ -192,5 +197,38 @@ func TestParseManagedFields(t *testing.T) {
 	}
 	if !Owns(ms[0].Set, fieldpath.MakePathOrDie("status", "replicas")) {
 		t.Error("parsed set does not own status.replicas")
+	}
+}
+
+// The managedFields cache holds copies of what it parsed (never a slice of
+// a request body), finds only the same bytes, skips large managedFields
+// and stays within its byte budget.
+func TestManagedCacheIsContentKeyedAndBounded(t *testing.T) {
+	b := NewBuilder(config.Default(), nil)
+	c := b.managed
+	body := []byte(`[{"manager":"Terraform","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"f:replicas":{}}}}]`)
+	m := b.managedFields(body)
+	if got := b.managedFields(bytes.Clone(body)); got != m {
+		t.Fatal("same bytes not found")
+	}
+	other := bytes.Replace(body, []byte("Terraform"), []byte("Terraforn"), 1)
+	if c.get(other) != nil {
+		t.Fatal("different bytes found an entry")
+	}
+	body[3] = 'X' // the request buffer is reused: the entry must not change
+	if !bytes.Contains(m.content, []byte(`"manager"`)) || len(m.declared) != 1 {
+		t.Fatal("the cache entry shares the caller's buffer")
+	}
+	big := &managedInfo{content: bytes.Repeat([]byte("x"), maxCachedManagedFields+1)}
+	c.put(big)
+	if c.get(big.content) != nil {
+		t.Fatal("managedFields over the entry bound were cached")
+	}
+	for i := 0; i < 600; i++ {
+		e := &managedInfo{content: append(bytes.Repeat([]byte("y"), maxCachedManagedFields-8), fmt.Sprintf("%08d", i)...)}
+		c.put(e)
+		if c.bytes > maxManagedCacheBytes {
+			t.Fatalf("cache holds %d bytes, over its budget of %d", c.bytes, maxManagedCacheBytes)
+		}
 	}
 }
