@@ -56,7 +56,7 @@ type Verdict struct {
 type EvalOptions struct {
 	// Mutate also runs the mutating webhook (its JSON patch).
 	Mutate bool
-	// Now is the clock of drift records (default time.Now).
+	// Now is the clock of drift records and break-glass expiries (default time.Now).
 	Now func() time.Time
 }
 
@@ -73,6 +73,7 @@ func Evaluate(ctx context.Context, st *admit.State, req *admissionv1.AdmissionRe
 	e := admit.NewEngine(&fresh, nil)
 	if o.Now != nil {
 		e.Now = o.Now
+		fresh.Builder = fresh.Builder.WithClock(o.Now)
 	}
 	d, err := e.Decide(ctx, req)
 	if err != nil {

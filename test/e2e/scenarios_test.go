@@ -495,6 +495,36 @@ spec:
 			clear.expectDelta(t, 1)
 		})
 
+		t.Run("another member edits under the reason left on the object: denied, told how", func(t *testing.T) {
+			// INC-1 is still on the object (Terraform's apply does not own it)
+			if got := get(t, "deployment/api", ns, `{.metadata.annotations.driftguard\.io/break-glass}`); got != "INC-1" {
+				t.Fatalf("break-glass annotation %q, want the INC-1 left by alice", got)
+			}
+			deny := decisions(t, "owned_fields", "deny", "false")
+			r := k(asBob, "set", "image", "deployment/api", "api="+imgHotfix, "-n", ns)
+			expectDenied(t, r, imagePath, `the break-glass reason "INC-1" on the object was set by an earlier request`,
+				"bob is in break-glass group driftguard:break-glass: to push this change through, set the annotation driftguard.io/break-glass")
+			expectImage(t, imgV2)
+			deny.expectDelta(t, 1)
+
+			// with a reason of his own in the same request: allowed, recorded with his name
+			bg := decisions(t, "owned_fields", "break_glass", "false")
+			r = k(asBob, "patch", "deployment", "api", "-n", ns, "-p",
+				`{"metadata":{"annotations":{"driftguard.io/break-glass":"INC-2"}},"spec":{"template":{"spec":{"containers":[{"name":"api","image":"`+imgHotfix+`"}]}}}}`)
+			expectAllowed(t, r)
+			anyWarning(t, r, "allowed by break-glass: INC-2, recorded as drift")
+			expectImage(t, imgHotfix)
+			raw, edits := driftRecord(t, "deployment/api", ns)
+			if len(edits) != 1 || edits[0].By != "bob" || edits[0].Reason != "break-glass: INC-2" {
+				t.Errorf("drift record %s, want bob's INC-2 edit", raw)
+			}
+			bg.expectDelta(t, 1)
+			r = terraformApply("api", imgV2)
+			expectAllowed(t, r)
+			expectImage(t, imgV2)
+			expectNoDrift(t, "deployment/api", ns)
+		})
+
 		t.Run("alice removes the break-glass annotation: allowed", func(t *testing.T) {
 			r := k(asAlice, "annotate", "deployment", "api", "-n", ns, "driftguard.io/break-glass-")
 			expectAllowed(t, r)
