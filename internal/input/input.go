@@ -153,7 +153,7 @@ type Input struct {
 	// (e.g. the old object's managedFields cannot be parsed): the answer
 	// follows failurePolicy.
 	Errors []InputError
-	Doc   map[string]any
+	Doc    map[string]any
 }
 
 // InputError is why a request cannot be judged; Reason is a bounded

@@ -29,10 +29,10 @@ var (
 	asAlice      = []string{"--as=alice", "--as-group=devs"}
 	asBreakGlass = []string{"--as=alice", "--as-group=devs", "--as-group=driftguard:break-glass"}
 	// a second member of the break-glass group
-	asBob = []string{"--as=bob", "--as-group=devs", "--as-group=driftguard:break-glass"}
-	asTerraform  = []string{"--as=system:serviceaccount:infra:terraform"}
-	asESO        = []string{"--as=system:serviceaccount:external-secrets:external-secrets"}
-	asKubeflow   = []string{"--as=system:serviceaccount:kubeflow:profile-controller"}
+	asBob       = []string{"--as=bob", "--as-group=devs", "--as-group=driftguard:break-glass"}
+	asTerraform = []string{"--as=system:serviceaccount:infra:terraform"}
+	asESO       = []string{"--as=system:serviceaccount:external-secrets:external-secrets"}
+	asKubeflow  = []string{"--as=system:serviceaccount:kubeflow:profile-controller"}
 )
 
 // result is one kubectl run.
