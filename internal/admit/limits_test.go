@@ -1,10 +1,13 @@
 package admit_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/driftguard/driftguard/internal/admit"
+	"github.com/driftguard/driftguard/internal/config"
+	"github.com/driftguard/driftguard/internal/loader"
 )
 
 // configMapRewrite is an UPDATE review of a ConfigMap of n keys in
@@ -179,4 +184,53 @@ func TestBudgetForMemoryLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	rel()
+}
+
+// sleepyParents stands for an owner lookup that ignores its context.
+type sleepyParents struct {
+	d    time.Duration
+	done chan struct{}
+}
+
+func (p *sleepyParents) Parent(context.Context, string, string, string, string) (map[string]any, error) {
+	time.Sleep(p.d)
+	defer close(p.done)
+	return nil, nil
+}
+
+// A large review whose work cannot be interrupted (here an owner lookup
+// that ignores its context) is still answered at requestTimeout, per
+// failurePolicy, and counted once: the abandoned work does not count its
+// late answer.
+func TestLargeReviewAnsweredAtTheDeadline(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, []byte(strings.NewReplacer("\nrequestTimeout: 4s\n", "\nrequestTimeout: 300ms\n", "\nevalTimeout: 2s\n", "\nevalTimeout: 300ms\n").Replace(string(config.DefaultYAML()))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	slow := &sleepyParents{d: 1500 * time.Millisecond, done: make(chan struct{})}
+	e := newEnvOpts(t, loader.Options{ConfigFile: p, Parents: slow})
+	body := bytes.Replace(configMapUpdate("u1", 10000, 3), []byte(`"resourceVersion":"7"`),
+		[]byte(`"resourceVersion":"7","ownerReferences":[{"apiVersion":"apps/v1","kind":"Deployment","name":"api","uid":"d-1","controller":true}]`), 2)
+	if len(body) <= admit.SmallReview {
+		t.Fatalf("test bug: %d bytes is a small review", len(body))
+	}
+	start := time.Now()
+	resp := answer(t, post(e.validate, body))
+	took := time.Since(start)
+	if took >= slow.d {
+		t.Errorf("answered after %s, when the stuck work ended (want about requestTimeout 300ms)", took)
+	}
+	if resp.Allowed || !strings.Contains(resp.Result.Message, "it ran out of time (requestTimeout 300ms); failurePolicy is deny") {
+		t.Errorf("allowed %v result %v", resp.Allowed, resp.Result)
+	}
+	<-slow.done
+	time.Sleep(100 * time.Millisecond) // the abandoned work answers into the void
+	if got := testutil.ToFloat64(e.metrics.Unreviewed.WithLabelValues("validate", admit.ReasonTimeout)); got != 1 {
+		t.Errorf("unreviewed{validate,timeout} = %v, want 1", got)
+	}
+	total := testutil.ToFloat64(e.metrics.Requests.WithLabelValues("validate", "denied", "UPDATE", "ConfigMap", "false")) +
+		testutil.ToFloat64(e.metrics.Requests.WithLabelValues("validate", "allowed", "UPDATE", "ConfigMap", "false"))
+	if total != 1 {
+		t.Errorf("requests counted %v times, want once", total)
+	}
 }
