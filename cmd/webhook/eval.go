@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/driftguard/driftguard/internal/loader"
+	"github.com/driftguard/driftguard/internal/redact"
 	"github.com/driftguard/driftguard/internal/suite"
 )
 
@@ -47,7 +48,7 @@ func evalMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg, "config", "", "config file (YAML); empty: the embedded defaults")
 	fs.Var(&dirs, "policies", "extra policy directory (repeatable or comma-separated)")
 	fs.BoolVar(&noBundled, "no-bundled-policies", false, "do not load the policies embedded in the binary")
-	fs.BoolVar(&showInput, "show-input", false, "print the enriched input document policies see")
+	fs.BoolVar(&showInput, "show-input", false, "print the enriched input document policies see (Secret data, stringData and last-applied-configuration values redacted)")
 	fs.BoolVar(&mutate, "mutate", false, "also run the mutating webhook and print its JSON patch (drift records, policy patches)")
 	fs.StringVar(&output, "output", "text", "text or json")
 	fs.StringVar(&output, "o", "text", "shorthand for --output")
@@ -109,6 +110,13 @@ func evalMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 
+	// Printed below: Secret values (and last-applied manifests) hidden.
+	ans = ans.Redacted()
+	var shownInput map[string]any
+	if showInput {
+		shownInput = redact.Doc(d.Input.Doc)
+	}
+
 	who := req.UserInfo.Username
 	if fm := fieldManagerOf(req.Options.Raw); fm != "" {
 		who += " (fieldManager " + fm + ")"
@@ -132,7 +140,7 @@ func evalMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if output == "json" {
 		out := map[string]any{"review": reviewLine, "answer": ans}
 		if showInput {
-			out["input"] = d.Input.Doc
+			out["input"] = shownInput
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -196,7 +204,7 @@ func evalMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(&b, "note:      %s\n", n)
 	}
 	if showInput {
-		ib, err := json.MarshalIndent(d.Input.Doc, "", "  ")
+		ib, err := json.MarshalIndent(shownInput, "", "  ")
 		if err != nil {
 			fmt.Fprintf(stderr, "driftguard eval: input: %v\n", err)
 			return exitFailed

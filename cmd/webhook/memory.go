@@ -1,12 +1,15 @@
 package main
 
 import (
+	"math"
 	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
 
 	"github.com/go-logr/logr"
+
+	"github.com/driftguard/driftguard/internal/admit"
 )
 
 // tuneGC trades memory for CPU: an admission webhook allocates a lot per
@@ -53,4 +56,17 @@ func cgroupMemoryLimit(root string) int64 {
 		return n
 	}
 	return 0
+}
+
+// reviewBudget sizes the bytes of reviews worked on at once from the soft
+// memory limit set by tuneGC (or GOMEMLIMIT); none without a limit.
+func reviewBudget(log logr.Logger) *admit.Budget {
+	limit := debug.SetMemoryLimit(-1)
+	b := admit.BudgetForMemoryLimit(limit)
+	if limit == math.MaxInt64 {
+		log.Info("review memory budget", "budgetBytes", "none (no memory limit)")
+	} else {
+		log.Info("review memory budget", "budgetBytes", b.Size(), "softMemoryLimit", limit)
+	}
+	return b
 }

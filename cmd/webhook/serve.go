@@ -179,6 +179,7 @@ func serve(log logr.Logger, f serveFlags) error {
 		return fmt.Errorf("loading config and policies: %w", err)
 	}
 	engine = admit.NewEngine(st, m)
+	engine.Budget = reviewBudget(log)
 	rl := &loader.Reloader{Options: opts, Engine: engine, Metrics: m, Log: log.WithName("reload"), Interval: f.reload}
 	rl.Loaded(st)
 	log.Info("policies loaded", "policies", len(st.Policies.Policies), "files", len(st.Policies.Files))

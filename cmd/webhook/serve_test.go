@@ -260,7 +260,7 @@ func serveBinary(t *testing.T) string {
 // turned 503 during the shutdown delay and that the process exited 0.
 func shutdownScenario(t *testing.T) (*admissionv1.AdmissionResponse, error, time.Duration) {
 	bin := serveBinary(t)
-	s := startServer(t, bin, "evalTimeout: 25s\nfailurePolicy: deny\n", map[string]string{"slow.rego": slowRego}, "--shutdown-delay", "1s")
+	s := startServer(t, bin, "evalTimeout: 25s\nrequestTimeout: 29s\nfailurePolicy: deny\n", map[string]string{"slow.rego": slowRego}, "--shutdown-delay", "1s")
 
 	type result struct {
 		resp *admissionv1.AdmissionResponse

@@ -36,6 +36,8 @@ type Engine struct {
 	Metrics *metrics.Metrics
 	// Now is the clock for drift records (tests replace it).
 	Now func() time.Time
+	// Budget bounds the review bytes worked on at once (nil: unbounded).
+	Budget *Budget
 }
 
 // NewEngine returns an engine serving st.
@@ -112,6 +114,13 @@ func (e *Engine) decide(ctx context.Context, st *State, req *admissionv1.Admissi
 func (e *Engine) decideRules(ctx context.Context, st *State, req *admissionv1.AdmissionRequest, mutate bool) (*Decision, error) {
 	in, err := st.Builder.Build(ctx, req)
 	if err != nil {
+		if reason, ok := unreviewedReason(err); ok {
+			webhook := "validate"
+			if mutate {
+				webhook = "mutate"
+			}
+			return e.Unreviewed(webhook, st, req, reason, unreviewedDetail(st.Config, reason, err)), nil
+		}
 		return nil, &BadInputError{err}
 	}
 	d := &Decision{Input: in, Allowed: true}

@@ -38,7 +38,9 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 	if err != nil {
 		return errored(err)
 	}
-	v.Engine.count("validate", d)
+	if claimAnswer(ctx) {
+		v.Engine.count("validate", d)
+	}
 	if !d.Allowed {
 		resp := admission.Denied(denialMessage(d))
 		resp.Warnings = d.Warnings
@@ -62,7 +64,9 @@ func (m *Mutator) Handle(ctx context.Context, req admission.Request) admission.R
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
-	m.Engine.count("mutate", d)
+	if claimAnswer(ctx) {
+		m.Engine.count("mutate", d)
+	}
 	resp := admission.Allowed("")
 	resp.Patches = patches
 	return resp
@@ -161,6 +165,12 @@ func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.Inc()
 		defer g.Dec()
 	}
+	// The whole review (the wait for its memory share, decoding, the diff,
+	// the input and evaluation) runs under requestTimeout. Shutdown
+	// (controller-runtime cancels the server's base context) must not cut
+	// it short.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.Engine.State().Config.RequestTimeout.Duration)
+	defer cancel()
 	review, herr := h.read(r)
 	if herr != nil {
 		if m != nil {
@@ -170,9 +180,7 @@ func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, herr.code, herr.msg)
 		return
 	}
-	// Shutdown (controller-runtime cancels the server's base context) must
-	// not cut an evaluation short: it is bounded by evalTimeout instead.
-	resp := h.Webhook.Handle(context.WithoutCancel(r.Context()), admission.Request{AdmissionRequest: *review.Request})
+	resp := h.handle(ctx, review, r.ContentLength)
 	if resp.Result != nil && resp.Result.Code >= 400 && !resp.Allowed && resp.Result.Reason == "" && resp.Result.Code != http.StatusForbidden {
 		h.Log.Info("review could not be evaluated", "uid", review.Request.UID, "error", resp.Result.Message)
 	}

@@ -146,13 +146,14 @@ func TestSlowPolicyManyConcurrentRequestsAnswerInTime(t *testing.T) {
 // 200 concurrent validating requests of the 8 KB review are all answered
 // correctly (denied, naming the owner, with their own uid).
 //
-// The evaluation deadline is raised to its maximum (29s): this test is
+// The evaluation and request deadlines are raised to their maximum (29s): this test is
 // about the handler under overload, not the deadline (on a busy 2-core
 // machine under -race, 200 concurrent evaluations can take more than the
 // default 2s, and are then rightly denied as timeouts).
 func TestOverloadAllAnsweredCorrectly(t *testing.T) {
 	cfg := strings.Replace(string(config.DefaultYAML()), "\nevalTimeout: 2s\n", "\nevalTimeout: 29s\n", 1)
-	if !strings.Contains(cfg, "evalTimeout: 29s") {
+	cfg = strings.Replace(cfg, "\nrequestTimeout: 4s\n", "\nrequestTimeout: 29s\n", 1)
+	if !strings.Contains(cfg, "evalTimeout: 29s") || !strings.Contains(cfg, "requestTimeout: 29s") {
 		t.Fatal("could not raise evalTimeout in the default config")
 	}
 	e := newEnv(t, cfg)

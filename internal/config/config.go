@@ -58,7 +58,18 @@ type Config struct {
 	// EvalTimeout bounds policy evaluation per request; keep it below the
 	// webhook timeout of the API server (default 2s).
 	EvalTimeout Duration `json:"evalTimeout"`
-	// MaxRequestBytes caps the admission review body (default 7 MiB).
+	// RequestTimeout bounds the whole review (decoding, diff, input and
+	// evaluation, waiting for its memory share included); a review out of
+	// time is answered per FailurePolicy. Keep it below the webhook
+	// timeout of the API server (default 4s, for the chart's 5s).
+	RequestTimeout Duration `json:"requestTimeout"`
+	// MaxChanges caps the changed leaf fields of an UPDATE that driftguard
+	// reviews; more are answered per FailurePolicy without evaluation
+	// (default 10000).
+	MaxChanges int `json:"maxChanges"`
+	// MaxRequestBytes caps the admission review body (default 4.25 MiB:
+	// object and oldObject each at most etcd's 1.5 MiB, grown by a third
+	// when base64 in JSON, plus the review; see docs/config.md).
 	MaxRequestBytes int64 `json:"maxRequestBytes"`
 	// DriftAnnotation is where the mutating webhook records allowed hand
 	// edits (default driftguard.io/drift).
@@ -304,8 +315,14 @@ func (c *Config) applyDefaults() {
 	if c.EvalTimeout.Duration == 0 {
 		c.EvalTimeout.Duration = 2 * time.Second
 	}
+	if c.RequestTimeout.Duration == 0 {
+		c.RequestTimeout.Duration = DefaultRequestTimeout
+	}
+	if c.MaxChanges == 0 {
+		c.MaxChanges = DefaultMaxChanges
+	}
 	if c.MaxRequestBytes == 0 {
-		c.MaxRequestBytes = 7 << 20
+		c.MaxRequestBytes = DefaultMaxRequestBytes
 	}
 	if c.DriftAnnotation == "" {
 		c.DriftAnnotation = "driftguard.io/drift"
@@ -365,6 +382,14 @@ func (c *Config) Validate() error {
 	}
 	if c.BreakGlass.ExpiresAnnotation == c.BreakGlass.Annotation {
 		bad("breakGlass.expiresAnnotation: must differ from breakGlass.annotation")
+	}
+	if c.RequestTimeout.Duration < 0 || c.RequestTimeout.Duration > 29*time.Second {
+		bad("requestTimeout: %s must be between 0 and 29s (the API server's webhook timeout is at most 30s)", c.RequestTimeout)
+	} else if c.EvalTimeout.Duration > c.RequestTimeout.Duration {
+		bad("evalTimeout: %s is longer than requestTimeout %s, which bounds the whole review (evaluation included)", c.EvalTimeout, c.RequestTimeout)
+	}
+	if c.MaxChanges < 0 {
+		bad("maxChanges: %d must not be negative", c.MaxChanges)
 	}
 	if c.MaxRequestBytes < 1024 {
 		bad("maxRequestBytes: %d is too small (minimum 1024)", c.MaxRequestBytes)

@@ -17,7 +17,7 @@ func TestDefault(t *testing.T) {
 	if c.DefaultMode != ModeEnforce || c.FailurePolicy != "deny" || c.EvalTimeout.Duration != 2*time.Second {
 		t.Errorf("defaults: mode %q failurePolicy %q evalTimeout %s", c.DefaultMode, c.FailurePolicy, c.EvalTimeout)
 	}
-	if c.MaxRequestBytes != 7<<20 || c.DriftAnnotation != "driftguard.io/drift" || c.OwnerAnnotation != "driftguard.io/owner" {
+	if c.MaxRequestBytes != DefaultMaxRequestBytes || c.RequestTimeout.Duration != DefaultRequestTimeout || c.MaxChanges != DefaultMaxChanges || c.DriftAnnotation != "driftguard.io/drift" || c.OwnerAnnotation != "driftguard.io/owner" {
 		t.Errorf("defaults: maxRequestBytes %d drift %q owner %q", c.MaxRequestBytes, c.DriftAnnotation, c.OwnerAnnotation)
 	}
 	if c.BreakGlass.Annotation != "driftguard.io/break-glass" || len(c.BreakGlass.Groups) != 1 || c.BreakGlass.Groups[0] != "driftguard:break-glass" {

@@ -1,6 +1,7 @@
 package input
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 	"sort"
@@ -66,8 +67,23 @@ var bookkeeping = map[string]bool{
 // Maps are compared key by key, keyed lists item by item (by merge key),
 // everything else as a value.
 func Diff(oldObj, newObj map[string]any) []Change {
-	d := differ{path: make([]segment, 0, 16)}
+	out, _ := DiffLimited(context.Background(), oldObj, newObj, 0)
+	return out
+}
+
+// DiffLimited is Diff with a bound on the work: with max > 0, more than
+// max changes is a *TooManyChangesError (the rest of the objects is only
+// counted, not collected), and the walk checks ctx every few thousand
+// nodes, returning ctx.Err() when it has ended.
+func DiffLimited(ctx context.Context, oldObj, newObj map[string]any, max int) ([]Change, error) {
+	d := differ{path: make([]segment, 0, 16), ctx: ctx, max: max}
 	d.walkMap(nil, oldObj, newObj)
+	if d.err != nil {
+		return nil, d.err
+	}
+	if d.over > 0 {
+		return nil, &TooManyChangesError{Changes: len(d.out) + d.over, Max: max}
+	}
 	sort.SliceStable(d.out, func(i, j int) bool { return d.out[i].Path < d.out[j].Path })
 	// items with duplicate merge keys (allowed for env, e.g.) would name
 	// the same path twice
@@ -78,12 +94,45 @@ func Diff(oldObj, newObj map[string]any) []Change {
 		}
 		out = append(out, c)
 	}
-	return out
+	return out, nil
 }
+
+// TooManyChangesError is an UPDATE that changes more leaf fields than
+// driftguard reviews (config maxChanges).
+type TooManyChangesError struct {
+	Changes int // changed leaf fields found (bookkeeping fields excluded)
+	Max     int
+}
+
+func (e *TooManyChangesError) Error() string {
+	return fmt.Sprintf("the update changes %d fields, more than driftguard reviews (maxChanges %d)", e.Changes, e.Max)
+}
+
+// ctxCheckEvery is how many visited values pass between checks of the
+// request's context: often enough to stop within a millisecond or so,
+// rare enough to cost nothing measurable.
+const ctxCheckEvery = 4096
 
 type differ struct {
 	out  []Change
 	path []segment
+	ctx  context.Context
+	max  int   // collect at most max changes (0: no limit)
+	over int   // changes found beyond max (counted only)
+	n    int   // values visited
+	err  error // ctx.Err() once the context ended
+}
+
+// stop reports whether the walk must end (the context ended).
+func (d *differ) stop() bool {
+	if d.err != nil {
+		return true
+	}
+	d.n++
+	if d.n%ctxCheckEvery == 0 && d.ctx != nil {
+		d.err = d.ctx.Err()
+	}
+	return d.err != nil
 }
 
 // segment is one step of the path being walked. Texts and
@@ -97,6 +146,12 @@ type segment struct {
 }
 
 func (d *differ) emit(op string) {
+	if d.max > 0 && len(d.out) >= d.max {
+		if !d.isBookkeeping() {
+			d.over++
+		}
+		return
+	}
 	var b strings.Builder
 	fp := make(fieldpath.Path, len(d.path))
 	for i, s := range d.path {
@@ -126,6 +181,15 @@ func (d *differ) emit(op string) {
 	d.out = append(d.out, Change{Path: p, Op: op, fp: fp})
 }
 
+// isBookkeeping is the bookkeeping check of emit without building the
+// path's text (bookkeeping paths are two fields deep).
+func (d *differ) isBookkeeping() bool {
+	if len(d.path) != 2 || d.path[0].kind != 'f' || d.path[1].kind != 'f' {
+		return false
+	}
+	return bookkeeping[d.path[0].field+"."+d.path[1].field]
+}
+
 func (d *differ) push(s segment) { d.path = append(d.path, s) }
 func (d *differ) pop()           { d.path = d.path[:len(d.path)-1] }
 
@@ -151,6 +215,9 @@ func (d *differ) walkMap(field *string, am, bm map[string]any) {
 
 // walk compares two values found under map key field ("" for list items).
 func (d *differ) walk(field string, a, b any) {
+	if d.stop() {
+		return
+	}
 	// An added or removed map is reported key by key, so each leaf can be
 	// named (and ignored or attributed) on its own; an empty map and an
 	// absent one are the same.
@@ -306,6 +373,9 @@ func findItem(keys []string, l []any, item map[string]any, hint int) map[string]
 
 func (d *differ) walkKeyed(keys []string, al, bl []any) {
 	for i, it := range al {
+		if d.stop() {
+			return
+		}
 		a := it.(map[string]any)
 		b := findItem(keys, bl, a, i)
 		d.push(segment{kind: 'k', keys: keys, item: a})
@@ -317,6 +387,9 @@ func (d *differ) walkKeyed(keys []string, al, bl []any) {
 		d.pop()
 	}
 	for i, it := range bl {
+		if d.stop() {
+			return
+		}
 		b := it.(map[string]any)
 		if findItem(keys, al, b, i) == nil {
 			d.push(segment{kind: 'k', keys: keys, item: b})
@@ -336,6 +409,9 @@ func (d *differ) walkSet(al, bl []any) {
 		return false
 	}
 	for _, v := range al {
+		if d.stop() {
+			return
+		}
 		if !in(bl, v) {
 			d.push(segment{kind: 'v', value: v})
 			d.emit("remove")
@@ -343,6 +419,9 @@ func (d *differ) walkSet(al, bl []any) {
 		}
 	}
 	for _, v := range bl {
+		if d.stop() {
+			return
+		}
 		if !in(al, v) {
 			d.push(segment{kind: 'v', value: v})
 			d.emit("add")

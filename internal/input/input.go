@@ -206,6 +206,9 @@ func (b *Builder) Build(ctx context.Context, req *admissionv1.AdmissionRequest) 
 	if in.OldObject, oldMF, err = DecodeObject(req.OldObject.Raw); err != nil {
 		return nil, fmt.Errorf("request.oldObject: %w", err)
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // out of time (requestTimeout): not the review's fault
+	}
 	in.Actor = b.actor(req, in.Object, in.OldObject)
 	in.Exempt = b.exempt(req)
 
@@ -232,7 +235,9 @@ func (b *Builder) Build(ctx context.Context, req *admissionv1.AdmissionRequest) 
 	in.ObjectOwner, in.ObjectVia = b.objectOwner(ref, ctrl, managed)
 
 	if req.Operation == admissionv1.Update && in.Exempt == "" {
-		in.Changes = Diff(in.OldObject, in.Object)
+		if in.Changes, err = DiffLimited(ctx, in.OldObject, in.Object, b.cfg.MaxChanges); err != nil {
+			return nil, err // *TooManyChangesError or ctx.Err(): answered per failurePolicy
+		}
 		if dropped := b.droppedOwnership(managed, newMF); len(dropped) > 0 {
 			in.Changes = append(in.Changes, dropped...)
 			sort.SliceStable(in.Changes, func(i, j int) bool { return in.Changes[i].Path < in.Changes[j].Path })
@@ -240,6 +245,9 @@ func (b *Builder) Build(ctx context.Context, req *admissionv1.AdmissionRequest) 
 		for i := range in.Changes {
 			b.attribute(in, &in.Changes[i], managed)
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	in.Doc = b.doc(ctx, in, ctrl)
 	return in, nil

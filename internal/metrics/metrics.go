@@ -33,6 +33,7 @@ type Metrics struct {
 	AuditObjects      *prometheus.GaugeVec
 	PermissionMissing *prometheus.GaugeVec
 	PermissionChecks  *prometheus.CounterVec
+	Unreviewed        *prometheus.CounterVec
 }
 
 // LatencyBuckets resolve below one millisecond, where most reviews land.
@@ -133,6 +134,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		Help: "SubjectAccessReviews of the permission baseline, by result (allowed, denied, error).",
 	}, []string{"result"})
 	reg.MustRegister(m.PermissionMissing, m.PermissionChecks)
+	newLimitMetrics(reg, m)
 	reg.MustRegister(m.DriftObjects, m.AuditRuns, m.AuditDuration, m.AuditLastRun, m.AuditObjects)
 	reg.MustRegister(m.Decisions, m.Requests, m.Latency, m.InFlight, m.BadRequests, m.LoadErrors, m.LoadSuccess,
 		m.LastLoad, m.LastLoadFailed, m.PoliciesLoaded, m.EvalErrors, m.InputErrors, m.DriftRecords, m.CertExpiry)

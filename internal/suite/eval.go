@@ -32,6 +32,8 @@ type Answer struct {
 	Notes []string `json:"notes,omitempty"`
 	// Error is set when the review could not be evaluated at all.
 	Error string `json:"error,omitempty"`
+	// kind of the request, for Redacted
+	kind string
 }
 
 // PatchOp is one JSON patch operation.
@@ -77,9 +79,9 @@ func Evaluate(ctx context.Context, st *admit.State, req *admissionv1.AdmissionRe
 	}
 	d, err := e.Decide(ctx, req)
 	if err != nil {
-		return &Answer{Error: err.Error()}, nil, err
+		return &Answer{Error: err.Error(), kind: req.Kind.Kind}, nil, err
 	}
-	a := &Answer{Exempt: d.Input.Exempt, Notes: d.Input.Notes}
+	a := &Answer{Exempt: d.Input.Exempt, Notes: d.Input.Notes, kind: req.Kind.Kind}
 	for _, v := range d.Verdicts {
 		vv := Verdict{Policy: v.Policy, Mode: string(v.Mode), Decision: v.Decision, Deny: v.Result.Deny, Warn: v.Result.Warn, Patch: v.Result.Patch}
 		if v.Result.Err != nil {

@@ -55,7 +55,7 @@ func (r *Runner) runCase(ctx context.Context, c *Case) (res CaseResult) {
 		got = a
 		switch {
 		case err != nil && !IsBadInput(err):
-			res.Status, res.Reason, res.Got = StatusError, err.Error(), got
+			res.Status, res.Reason, res.Got = StatusError, err.Error(), got.Redacted()
 			return res
 		case x.Error != nil:
 			if got.Error == "" {
@@ -64,7 +64,7 @@ func (r *Runner) runCase(ctx context.Context, c *Case) (res CaseResult) {
 				failf("error: %q does not match: %s", got.Error, x.Error)
 			}
 		case got.Error != "":
-			res.Status, res.Reason, res.Got = StatusError, "the review could not be evaluated: "+got.Error, got
+			res.Status, res.Reason, res.Got = StatusError, "the review could not be evaluated: "+got.Error, got.Redacted()
 			return res
 		default:
 			fails = append(fails, checkAnswer(&x, got)...)
@@ -78,7 +78,7 @@ func (r *Runner) runCase(ctx context.Context, c *Case) (res CaseResult) {
 		sort.Strings(names)
 		findings, err := Drift(ctx, c.state, c.LiveGVK, c.Live, names)
 		if err != nil {
-			res.Status, res.Reason, res.Got = StatusError, "drift: "+err.Error(), got
+			res.Status, res.Reason, res.Got = StatusError, "drift: "+err.Error(), got.Redacted()
 			return res
 		}
 		res.Drift = findings
@@ -86,7 +86,7 @@ func (r *Runner) runCase(ctx context.Context, c *Case) (res CaseResult) {
 			fails = append(fails, checkFindings(n, x.Drift[n], findings[n])...)
 		}
 	}
-	res.Got = got
+	res.Got = got.Redacted() // reports print it: Secret values hidden
 	if len(fails) > 0 {
 		res.Status, res.Reason = StatusFail, strings.Join(fails, "\n")
 		return res
@@ -127,16 +127,16 @@ func checkAnswer(x *Expect, got *Answer) []string {
 	}
 	if x.Patch != nil {
 		if len(x.Patch) == 0 && len(got.Patch) > 0 {
-			failf("patch: want none, got %s", patchText(got.Patch))
+			failf("patch: want none, got %s", patchText(got.Redacted().Patch))
 		}
 		for _, p := range x.Patch {
 			if !patchFound(p, got.Patch) {
-				failf("patch: no operation %s; got %s", p, patchText(got.Patch))
+				failf("patch: no operation %s; got %s", p, patchText(got.Redacted().Patch))
 			}
 		}
 	}
 	if x.PatchCount != nil && len(got.Patch) != *x.PatchCount {
-		failf("patchCount: got %d, want %d: %s", len(got.Patch), *x.PatchCount, patchText(got.Patch))
+		failf("patchCount: got %d, want %d: %s", len(got.Patch), *x.PatchCount, patchText(got.Redacted().Patch))
 	}
 	if len(x.Decisions) > 0 {
 		names := make([]string, 0, len(x.Decisions))

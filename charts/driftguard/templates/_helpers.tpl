@@ -186,13 +186,34 @@ caBundle: {{ required "certificates.provided.caBundle is required when certifica
 {{/* The rendered config file. */}}
 {{- define "driftguard.configYAML" -}}
 {{- $file := .Files.Get "files/config.yaml" }}
-{{- if .Values.config }}
+{{- $secrets := (.Values.audit).secrets | default dict }}
+{{- if or .Values.config $secrets.enabled }}
 {{- $merged := fromYaml $file }}
-{{- include "driftguard.deepMerge" (dict "dst" $merged "src" (deepCopy .Values.config)) }}
+{{- include "driftguard.deepMerge" (dict "dst" $merged "src" (deepCopy (.Values.config | default dict))) }}
+{{- if $secrets.enabled }}
+{{- /* audit.secrets.enabled: audit Secrets (metadata only), unless listed already */}}
+{{- $audit := get $merged "audit" | default dict }}
+{{- $kinds := get $audit "kinds" | default list }}
+{{- $has := false }}
+{{- range $kinds }}{{- if and (eq (.group | default "") "") (eq .kind "Secret") }}{{- $has = true }}{{- end }}{{- end }}
+{{- if not $has }}
+{{- $_ := set $audit "kinds" (append $kinds (dict "group" "" "version" "v1" "kind" "Secret" "metadataOnly" true)) }}
+{{- $_ := set $merged "audit" $audit }}
+{{- end }}
+{{- end }}
 {{- toYaml $merged }}
 {{- else }}
 {{- $file }}
 {{- end }}
+{{- end }}
+
+{{/*
+driftguard.auditsSecrets is "true" when the rendered config audits the
+core Secret kind.
+*/}}
+{{- define "driftguard.auditsSecrets" -}}
+{{- $config := include "driftguard.configYAML" . | fromYaml }}
+{{- range ($config.audit).kinds }}{{- if and (eq (.group | default "") "") (eq .kind "Secret") }}true{{- end }}{{- end }}
 {{- end }}
 
 {{/*
