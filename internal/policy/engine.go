@@ -162,7 +162,8 @@ func ReadDirs(dirs []string, withTests bool) ([]Source, error) {
 }
 
 // ParseModules parses the sources as Rego v1 modules, by name; all parse
-// errors (and names loaded twice) are returned together.
+// errors (and names loaded twice) are returned together, and so are uses
+// of ForbiddenBuiltins (see CheckBuiltins).
 func ParseModules(sources []Source) (map[string]*ast.Module, error) {
 	modules := make(map[string]*ast.Module, len(sources))
 	var errs []error
@@ -180,6 +181,9 @@ func ParseModules(sources []Source) (map[string]*ast.Module, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("parse policies: %w", errors.Join(errs...))
 	}
+	if err := CheckBuiltins(modules); err != nil {
+		return nil, fmt.Errorf("parse policies: %w", err)
+	}
 	return modules, nil
 }
 
@@ -191,7 +195,7 @@ func Compile(ctx context.Context, sources []Source, params map[string]any) (*Set
 		return nil, err
 	}
 	var errs []error
-	compiler := ast.NewCompiler().WithEnablePrintStatements(false)
+	compiler := ast.NewCompiler().WithEnablePrintStatements(false).WithCapabilities(Capabilities())
 	compiler.Compile(modules)
 	if compiler.Failed() {
 		return nil, fmt.Errorf("compile policies: %w", compiler.Errors)
