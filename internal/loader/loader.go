@@ -79,6 +79,7 @@ func Load(ctx context.Context, o Options) (*admit.State, error) {
 	if err != nil {
 		return nil, err
 	}
+	set.TimeoutRetry = policy.TimeoutRetryFor(cfg.EvalTimeout.Duration)
 	if len(set.Policies) == 0 {
 		return nil, fmt.Errorf("no policies loaded (bundled policies off and no package %s<name> in %v)", policy.PackagePrefix, o.PolicyDirs)
 	}
