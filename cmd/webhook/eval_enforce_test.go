@@ -48,4 +48,44 @@ deny contains "upstream said no" if {
 			}
 		}
 	})
+
+	t.Run("the Terraform provider's manager HashiCorp owns the StatefulSet's image", func(t *testing.T) {
+		r := runCLI(t, bin, "", "eval", "-f", "test/fixtures/reviews/set-image-statefulset-hashicorp.json")
+		if r.code != 0 {
+			t.Fatalf("exit %d\n%s", r.code, r.stderr)
+		}
+		for _, w := range []string{"answer:    denied",
+			`message:   driftguard: [owned_fields] spec.template.spec.containers[db].image of StatefulSet tenant-a/db is owned by Terraform (managedFields manager "HashiCorp"); alice is not Terraform's identity.`,
+			"owned_fields             enforce  deny"} {
+			if !strings.Contains(r.stdout, w) {
+				t.Errorf("output lacks %q:\n%s", w, r.stdout)
+			}
+		}
+		if r.stderr != "" {
+			t.Errorf("stderr %q, want none with the shipped config", r.stderr)
+		}
+	})
+
+	t.Run("a manager spelled in another case still matches and is warned about", func(t *testing.T) {
+		cfg := writeFile(t, t.TempDir(), "config.yaml", `owners:
+  - name: terraform
+    display: Terraform
+    managers: [hashicorp]
+    identities: {serviceAccounts: [infra/terraform]}
+    source: "the tenant's Terraform module"
+`)
+		r := runCLI(t, bin, "", "eval", "-f", "test/fixtures/reviews/set-image-statefulset-hashicorp.json", "--config", cfg)
+		if r.code != 0 || !strings.Contains(r.stdout, "answer:    denied") {
+			t.Fatalf("exit %d, want the denial\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		want := `warning: config: owners[0].managers: manager "hashicorp" differs from the Terraform kubernetes provider's "HashiCorp" only by case; it matches (manager names match case-insensitively), but write "HashiCorp"`
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+		// driftguard test prints the same warning
+		rt := runCLI(t, bin, "", "test", "--config", cfg, "--no-rego-tests", "policies/suites/owned-fields.suite.yaml")
+		if !strings.Contains(rt.stderr, want) {
+			t.Errorf("driftguard test stderr lacks %q:\n%s", want, rt.stderr)
+		}
+	})
 }

@@ -64,3 +64,32 @@ func TestHotReloadRefusesNetworkBuiltin(t *testing.T) {
 		t.Fatalf("previous policies stopped serving: %+v %v", d, err)
 	}
 }
+
+// The config's warnings are logged on the first load and on every reload.
+func TestConfigWarningsLogged(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	owners := func(mgr string) string {
+		return "owners:\n  - name: terraform\n    managers: [" + mgr + "]\n    identities: {serviceAccounts: [infra/terraform]}\n    source: x\n"
+	}
+	write(t, cfg, owners("hashicorp"))
+	opts := loader.Options{ConfigFile: cfg}
+	st, err := loader.Load(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged strings.Builder
+	log := funcr.New(func(prefix, args string) { logged.WriteString(args + "\n") }, funcr.Options{})
+	r := &loader.Reloader{Options: opts, Engine: admit.NewEngine(st, nil), Log: log}
+	r.Loaded(st)
+	if !strings.Contains(logged.String(), `"config warning"`) || !strings.Contains(logged.String(), `write \"HashiCorp\"`) {
+		t.Errorf("first load did not log the warning:\n%s", logged.String())
+	}
+	logged.Reset()
+	write(t, cfg, owners("terraform"))
+	if !r.Check(context.Background()) {
+		t.Fatal("changed config not reloaded")
+	}
+	if !strings.Contains(logged.String(), `write \"Terraform\"`) {
+		t.Errorf("reload did not log the warning:\n%s", logged.String())
+	}
+}

@@ -151,9 +151,13 @@ type Reloader struct {
 	last     string
 }
 
-// Loaded records a successful (initial) load.
+// Loaded records a successful (initial) load and logs the config's
+// warnings.
 func (r *Reloader) Loaded(st *admit.State) {
 	r.last, _ = Fingerprint(r.Options)
+	for _, w := range st.Config.Warnings {
+		r.Log.Info("config warning", "warning", w)
+	}
 	if r.Metrics != nil {
 		r.Metrics.LoadSuccess.Inc()
 		r.Metrics.LastLoad.SetToCurrentTime()
