@@ -64,7 +64,12 @@ spec:
 			t.Fatal("could not set defaultMode in the default config")
 		}
 		reload(t, []byte(dry))
-		t.Cleanup(func() { reload(t, []byte(def)) })
+		restored := false
+		t.Cleanup(func() {
+			if !restored {
+				reload(t, []byte(def))
+			}
+		})
 
 		counted := decisions(t, "owned_fields", "dryrun", "false")
 		denied := decisions(t, "owned_fields", "deny", "false")
@@ -80,6 +85,7 @@ spec:
 
 		// back to the shipped config: Terraform re-applies, alice is denied
 		reload(t, []byte(def))
+		restored = true
 		mustSucceed(t, kIn(asTerraform, terraformDeploymentIn(ns, "modes", imgV2),
 			"apply", "--server-side", "--field-manager=Terraform", "--force-conflicts", "-f", "-"))
 		expectDenied(t, k(asAlice, "set", "image", "deployment/modes", "api="+imgHand, "-n", ns),
