@@ -90,6 +90,9 @@ func evalMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return bad("loading config and policies: %v", err)
 	}
+	for _, w := range st.Config.Warnings {
+		fmt.Fprintf(stderr, "warning: config: %s\n", w)
+	}
 	req := rv.Request
 	ans, d, err := suite.Evaluate(ctx, st, req, suite.EvalOptions{Mutate: mutate})
 	if err != nil {

@@ -132,6 +132,9 @@ func testMain(args []string, stdout, stderr io.Writer) int {
 	}
 	rep.Suites = append(rep.Suites, r.RunSuites(ctx, suites)...)
 	rep.Notes = r.Notes
+	for _, w := range r.Warnings {
+		fmt.Fprintf(stderr, "warning: config: %s\n", w)
+	}
 	rep.Duration = time.Since(start)
 
 	switch output {

@@ -187,7 +187,7 @@ func TestUnownedChangeAllowed(t *testing.T) {
 
 func TestWarnModeAndBreakGlassStampDriftRecord(t *testing.T) {
 	warnCfg := string(config.DefaultYAML()) + "\n" // appended override below
-	warnCfg = strings.Replace(warnCfg, "  owned_fields:\n    mode: enforce", "  owned_fields:\n    mode: warn", 1)
+	warnCfg = strings.Replace(warnCfg, "  owned_fields:\n", "  owned_fields:\n    mode: warn\n", 1)
 	if !strings.Contains(warnCfg, "mode: warn") {
 		t.Fatal("could not switch owned_fields to warn mode in the default config")
 	}
@@ -285,7 +285,7 @@ func TestDryRunSameAnswerCountedAsDryRun(t *testing.T) {
 }
 
 func TestDryRunModeOnlyCounts(t *testing.T) {
-	cfg := strings.Replace(string(config.DefaultYAML()), "  owned_fields:\n    mode: enforce", "  owned_fields:\n    mode: dryrun", 1)
+	cfg := strings.Replace(string(config.DefaultYAML()), "  owned_fields:\n", "  owned_fields:\n    mode: dryrun\n", 1)
 	e := newEnv(t, cfg)
 	resp := answer(t, post(e.validate, review(t, nil)))
 	if !resp.Allowed || len(policyWarnings(resp.Warnings, "owned_fields")) != 0 {

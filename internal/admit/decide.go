@@ -133,7 +133,7 @@ func (e *Engine) decideRules(ctx context.Context, st *State, req *admissionv1.Ad
 	// Converted lazily: policies pay only for the parts of the object they read.
 	val := ast.LazyObject(in.Doc)
 	cfg := st.Config
-	ctx, cancel := context.WithTimeout(ctx, cfg.EvalTimeout.Duration)
+	ctx, cancel := context.WithTimeout(policy.WithRequestDeadline(ctx), cfg.EvalTimeout.Duration)
 	defer cancel()
 	kind, op := req.Kind.Kind, string(req.Operation)
 	var results []policy.Result
@@ -225,10 +225,17 @@ func (e *Engine) apply(cfg *config.Config, d *Decision, v *Verdict) {
 		if e.Metrics != nil {
 			e.Metrics.EvalErrors.WithLabelValues(v.Policy, reason).Inc()
 		}
+		// Fail closed only where the policy's results could deny: a warn-
+		// mode policy can never deny, so its error is a warning, and a
+		// dryrun policy's error changes nothing (it is counted above).
 		msg := fmt.Sprintf("[%s] driftguard could not evaluate this policy (%s)", v.Policy, reason)
-		if cfg.FailurePolicy == "deny" && v.Mode != config.ModeDryRun {
+		switch {
+		case v.Mode == config.ModeDryRun:
+		case v.Mode == config.ModeWarn:
+			d.Warnings = append(d.Warnings, msg+"; allowed because the policy is in warn mode")
+		case cfg.FailurePolicy == "deny":
 			d.Denials = append(d.Denials, msg+"; failurePolicy is deny")
-		} else {
+		default:
 			d.Warnings = append(d.Warnings, msg+"; allowed because failurePolicy is allow")
 		}
 		return

@@ -202,7 +202,7 @@ func TestOverloadAllAnsweredCorrectly(t *testing.T) {
 func TestHotReloadUnderLoad(t *testing.T) {
 	e := newEnv(t, "")
 	dir := t.TempDir()
-	warnYAML := strings.Replace(string(config.DefaultYAML()), "  owned_fields:\n    mode: enforce", "  owned_fields:\n    mode: warn", 1)
+	warnYAML := strings.Replace(string(config.DefaultYAML()), "  owned_fields:\n", "  owned_fields:\n    mode: warn\n", 1)
 	if !strings.Contains(warnYAML, "mode: warn") {
 		t.Fatal("could not switch owned_fields to warn mode")
 	}

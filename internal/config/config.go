@@ -87,6 +87,11 @@ type Config struct {
 	Audit Audit `json:"audit"`
 	// PermissionBaseline declares what controller service accounts need.
 	PermissionBaseline []Baseline `json:"permissionBaseline"`
+
+	// Warnings are problems Validate found that do not stop the config
+	// from working (e.g. a manager name spelled unlike the tool writes
+	// it). Not part of the file.
+	Warnings []string `json:"-"`
 }
 
 // Baseline is what one service account needs to keep working.
@@ -340,8 +345,7 @@ func (c *Config) applyDefaults() {
 		c.BreakGlass.MaxDuration.Duration = 4 * time.Hour
 	}
 	if c.HandEditManagers == nil {
-		c.HandEditManagers = []string{"kubectl-edit", "kubectl-patch", "kubectl-set", "kubectl-client-side-apply",
-			"kubectl-replace", "kubectl-label", "kubectl-annotate", "kubectl-scale", "kubectl-rollout", "kubectl"}
+		c.HandEditManagers = handEditDefaults()
 	}
 	if c.Audit.Interval.Duration == 0 {
 		c.Audit.Interval.Duration = time.Minute
@@ -364,10 +368,14 @@ var (
 	policyRe = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 )
 
-// Validate reports every problem at once, each naming its place.
+// Validate reports every problem at once, each naming its place, and
+// sets Warnings.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	c.Warnings = nil
+	warn := func(format string, a ...any) { c.Warnings = append(c.Warnings, fmt.Sprintf(format, a...)) }
+	c.checkManagers(bad, warn)
 	if !validMode(c.DefaultMode) {
 		bad("defaultMode: %q is not one of enforce, warn, dryrun", c.DefaultMode)
 	}
@@ -395,7 +403,6 @@ func (c *Config) Validate() error {
 		bad("maxRequestBytes: %d is too small (minimum 1024)", c.MaxRequestBytes)
 	}
 	seen := map[string]bool{}
-	managers := map[string]string{}
 	for i, o := range c.Owners {
 		at := fmt.Sprintf("owners[%d]", i)
 		if !nameRe.MatchString(o.Name) {
@@ -410,12 +417,6 @@ func (c *Config) Validate() error {
 		}
 		if len(o.Identities.Users)+len(o.Identities.Groups)+len(o.Identities.ServiceAccounts) == 0 {
 			bad("%s (%s): identities is empty, so nobody could ever write its fields", at, o.Name)
-		}
-		for _, m := range o.Managers {
-			if prev, ok := managers[m]; ok && prev != o.Name {
-				bad("%s.managers: %q is already a manager of owner %q", at, m, prev)
-			}
-			managers[m] = o.Name
 		}
 		for j, sa := range o.Identities.ServiceAccounts {
 			if ns, n, ok := strings.Cut(sa, "/"); !ok || !nameRe.MatchString(ns) || !saNameRe.MatchString(n) {

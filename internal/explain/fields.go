@@ -47,22 +47,23 @@ func Managers(obj map[string]any, cfg *config.Config) ([]FieldManagers, error) {
 		return nil, err
 	}
 	sets, parseErr := input.ParseManagedFields(raw)
+	// manager names match case-insensitively, as in internal/input
 	owners := map[string]string{}
 	for _, o := range cfg.Owners {
 		for _, m := range o.Managers {
-			owners[m] = o.Name
+			owners[config.FoldManager(m)] = o.Name
 		}
 	}
 	handEdit := map[string]bool{}
 	for _, m := range cfg.HandEditManagers {
-		handEdit[m] = true
+		handEdit[config.FoldManager(m)] = true
 	}
 	times := managedTimes(obj)
 	byPath := map[string]*FieldManagers{}
 	for _, s := range sets {
 		fm := FieldManager{
 			Manager: s.Manager, Operation: s.Operation, Subresource: s.Subresource,
-			Time: times[s.Manager+"|"+s.Operation+"|"+s.Subresource], Owner: owners[s.Manager], HandEdit: handEdit[s.Manager],
+			Time: times[s.Manager+"|"+s.Operation+"|"+s.Subresource], Owner: owners[config.FoldManager(s.Manager)], HandEdit: handEdit[config.FoldManager(s.Manager)],
 		}
 		s.Set.Leaves().Iterate(func(p fieldpath.Path) {
 			text := input.PathText(p)

@@ -91,16 +91,20 @@ func NewBuilder(cfg *config.Config, parents ParentLookup) *Builder {
 		exemptUsers:  set(cfg.Exempt.Users),
 		exemptGroups: set(cfg.Exempt.Groups),
 		breakGlass:   set(cfg.BreakGlass.Groups),
-		handEditMgr:  set(cfg.HandEditManagers),
+		handEditMgr:  map[string]bool{},
 		matrix:       map[string][]matrixEntry{},
 		matrixInputs: map[string][]matrixInput{},
 		parents:      parents,
 		managed:      newManagedCache(1024),
 		now:          time.Now,
 	}
+	// manager names match case-insensitively (see lookupManager)
+	for _, m := range cfg.HandEditManagers {
+		b.handEditMgr[config.FoldManager(m)] = true
+	}
 	for _, o := range cfg.Owners {
 		for _, m := range o.Managers {
-			b.managerOwner[m] = o.Name
+			b.managerOwner[config.FoldManager(m)] = o.Name
 		}
 		for _, u := range o.Identities.Users {
 			b.userOwner[u] = o.Name
@@ -260,7 +264,7 @@ func (b *Builder) managedFields(raw []byte) *managedInfo {
 		return m
 	}
 	keep := func(manager, sub string) bool {
-		_, declared := b.managerOwner[manager]
+		_, declared := lookupManager(b.managerOwner, manager)
 		return declared && sub == ""
 	}
 	m := &managedInfo{raw: raw, keep: keep}
@@ -413,7 +417,7 @@ func (b *Builder) objectOwner(obj map[string]any, ctrl *ownerRef, managed *manag
 	if managed != nil {
 		for _, m := range managed.declared {
 			if OwnsOutsideMetadata(m.Set) {
-				return b.managerOwner[m.Manager], "managedFields"
+				return b.ownerOfManager(m.Manager), "managedFields"
 			}
 		}
 	}
@@ -431,7 +435,7 @@ func (b *Builder) attribute(in *Input, c *Change, managed *managedInfo) {
 			if Owns(m.Set, c.fp) {
 				c.Managers = append(c.Managers, m.Manager)
 				if c.Owner == "" {
-					c.Owner, c.Via = b.managerOwner[m.Manager], "managedFields"
+					c.Owner, c.Via = b.ownerOfManager(m.Manager), "managedFields"
 				}
 			}
 		}
@@ -725,20 +729,70 @@ func (b *Builder) droppedOwnership(old *managedInfo, newMF []byte) []Change {
 			entries = nil
 		}
 	}
-	present := map[string]bool{}
-	for _, e := range entries {
-		if e.Subresource == "" {
-			present[e.Manager] = true
+	present := func(manager string) bool {
+		for _, e := range entries {
+			if e.Subresource == "" && foldEqual(e.Manager, manager) {
+				return true
+			}
 		}
+		return false
 	}
 	var out []Change
 	for _, m := range old.declared {
-		if !present[m.Manager] {
+		if !present(m.Manager) {
 			out = append(out, Change{
 				Path: "metadata.managedFields[" + m.Manager + "]", Op: "remove",
-				Managers: []string{m.Manager}, Owner: b.managerOwner[m.Manager], Via: "managedFields",
+				Managers: []string{m.Manager}, Owner: b.ownerOfManager(m.Manager), Via: "managedFields",
 			})
 		}
 	}
 	return out
+}
+
+// ownerOfManager is the declared owner a managedFields manager name means
+// ("" for none), matched case-insensitively.
+func (b *Builder) ownerOfManager(manager string) string {
+	o, _ := lookupManager(b.managerOwner, manager)
+	return o
+}
+
+// lookupManager looks a managedFields manager name up in a map keyed by
+// config.FoldManager: the Terraform provider writes "HashiCorp" and
+// "Terraform", and a config may say "hashicorp". Names of up to 64 bytes
+// are folded on the stack (no allocation per managedFields entry).
+func lookupManager[V any](m map[string]V, manager string) (V, bool) {
+	var buf [64]byte
+	if len(manager) > len(buf) {
+		v, ok := m[config.FoldManager(manager)]
+		return v, ok
+	}
+	for i := 0; i < len(manager); i++ {
+		c := manager[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	v, ok := m[string(buf[:len(manager)])]
+	return v, ok
+}
+
+// foldEqual compares manager names as config.FoldManager does.
+func foldEqual(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }

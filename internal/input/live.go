@@ -87,7 +87,8 @@ func (b *Builder) exemptNamespace(ns string) string {
 // handEdits lists the fields that hand-edit managers own.
 func (b *Builder) handEdits(mfRaw []byte) ([]HandEdit, error) {
 	sets, err := parseManagedFields(mfRaw, func(manager, sub string) bool {
-		return b.handEditMgr[manager] && sub == ""
+		isHandEdit, _ := lookupManager(b.handEditMgr, manager)
+		return isHandEdit && sub == ""
 	})
 	var out []HandEdit
 	for _, s := range sets {

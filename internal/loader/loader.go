@@ -79,6 +79,7 @@ func Load(ctx context.Context, o Options) (*admit.State, error) {
 	if err != nil {
 		return nil, err
 	}
+	set.TimeoutRetry = policy.TimeoutRetryFor(cfg.EvalTimeout.Duration)
 	if len(set.Policies) == 0 {
 		return nil, fmt.Errorf("no policies loaded (bundled policies off and no package %s<name> in %v)", policy.PackagePrefix, o.PolicyDirs)
 	}
@@ -150,9 +151,13 @@ type Reloader struct {
 	last     string
 }
 
-// Loaded records a successful (initial) load.
+// Loaded records a successful (initial) load and logs the config's
+// warnings.
 func (r *Reloader) Loaded(st *admit.State) {
 	r.last, _ = Fingerprint(r.Options)
+	for _, w := range st.Config.Warnings {
+		r.Log.Info("config warning", "warning", w)
+	}
 	if r.Metrics != nil {
 		r.Metrics.LoadSuccess.Inc()
 		r.Metrics.LastLoad.SetToCurrentTime()

@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -87,6 +88,12 @@ type Set struct {
 	store    storage.Store
 	mu       sync.RWMutex
 	combined map[string]*rego.PreparedEvalQuery // key: see policyList.key and AdmitSelected; nil value: not combinable
+
+	// TimeoutRetry is the extra time policies get, each evaluated alone,
+	// when a request's evaluation runs past its deadline, so that only
+	// the policy that ran out of time is blamed (0: DefaultTimeoutRetry).
+	// Set it before the Set serves requests.
+	TimeoutRetry time.Duration
 }
 
 // policyList is what matches one kind and operation, with the key of its
@@ -162,7 +169,8 @@ func ReadDirs(dirs []string, withTests bool) ([]Source, error) {
 }
 
 // ParseModules parses the sources as Rego v1 modules, by name; all parse
-// errors (and names loaded twice) are returned together.
+// errors (and names loaded twice) are returned together, and so are uses
+// of ForbiddenBuiltins (see CheckBuiltins).
 func ParseModules(sources []Source) (map[string]*ast.Module, error) {
 	modules := make(map[string]*ast.Module, len(sources))
 	var errs []error
@@ -180,6 +188,9 @@ func ParseModules(sources []Source) (map[string]*ast.Module, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("parse policies: %w", errors.Join(errs...))
 	}
+	if err := CheckBuiltins(modules); err != nil {
+		return nil, fmt.Errorf("parse policies: %w", err)
+	}
 	return modules, nil
 }
 
@@ -191,7 +202,7 @@ func Compile(ctx context.Context, sources []Source, params map[string]any) (*Set
 		return nil, err
 	}
 	var errs []error
-	compiler := ast.NewCompiler().WithEnablePrintStatements(false)
+	compiler := ast.NewCompiler().WithEnablePrintStatements(false).WithCapabilities(Capabilities())
 	compiler.Compile(modules)
 	if compiler.Failed() {
 		return nil, fmt.Errorf("compile policies: %w", compiler.Errors)
@@ -348,19 +359,17 @@ func (s *Set) AdmitSelected(ctx context.Context, kind, op string, in ast.Value, 
 }
 
 // admit evaluates ps with their combined query (nil: none), or one by one
-// when it fails.
+// when it fails. When the request's deadline passes, only the policies
+// that cannot answer even alone are blamed (see alone).
 func (s *Set) admit(ctx context.Context, ps []*Policy, combined func() *rego.PreparedEvalQuery, in ast.Value) []Result {
 	out := make([]Result, len(ps))
-	deadline := func() []Result {
+	if ctx.Err() != nil {
+		// out of time before starting (OPA would notice only at its next
+		// cancellation check, after doing the work)
 		for i, p := range ps {
 			out[i] = Result{Policy: p.Name, Err: fmt.Errorf("policy %s: %w", p.Name, ctx.Err())}
 		}
 		return out
-	}
-	if ctx.Err() != nil {
-		// out of time before starting (OPA would notice only at its next
-		// cancellation check, after doing the work)
-		return deadline()
 	}
 	if cq := combined(); cq != nil {
 		rs, err := cq.Eval(ctx, rego.EvalParsedInput(in))
@@ -371,15 +380,92 @@ func (s *Set) admit(ctx context.Context, ps []*Policy, combined func() *rego.Pre
 			return out
 		}
 		if ctx.Err() != nil {
-			// Out of time: every policy gets the deadline's error rather
-			// than being evaluated again after it.
-			return deadline()
+			// Out of time: the combined query cannot say whose fault it was.
+			s.alone(ctx, ps, out, in)
+			return out
 		}
 	}
 	for i, p := range ps {
 		out[i] = p.Admit(ctx, in)
+		if out[i].Err != nil && ctx.Err() != nil {
+			// p ran out of time, or the deadline passed just before it
+			// started: p and the policies after it get their own budget
+			// rather than all being blamed.
+			s.alone(ctx, ps[i:], out[i:], in)
+			break
+		}
 	}
 	return out
+}
+
+type requestDeadlineKey struct{}
+
+// WithRequestDeadline records ctx's deadline (the whole request's, before
+// the evaluation deadline is derived from it), so that the extra time
+// that singles out a slow policy never runs past it.
+func WithRequestDeadline(ctx context.Context) context.Context {
+	if dl, ok := ctx.Deadline(); ok {
+		return context.WithValue(ctx, requestDeadlineKey{}, dl)
+	}
+	return ctx
+}
+
+// DefaultTimeoutRetry is the budget of alone when Set.TimeoutRetry is 0.
+const DefaultTimeoutRetry = 500 * time.Millisecond
+
+// TimeoutRetryFor is the TimeoutRetry for an evaluation deadline: a
+// quarter of it, at most one second (so an answer takes at most
+// evalTimeout plus a quarter, and never more than the API server's 30s
+// webhook limit for the largest evalTimeout config allows, 29s).
+func TimeoutRetryFor(evalTimeout time.Duration) time.Duration {
+	return min(evalTimeout/4, time.Second)
+}
+
+// alone is called when the request's deadline passed during the
+// evaluation of ps: it evaluates each policy of ps on its own, all at
+// once, under one short extra budget (Set.TimeoutRetry) that starts now.
+// Policies that were only caught in someone else's slow evaluation answer
+// with their real results; the slow one runs out of time again and is
+// the only one reported as timed out. The input is converted to a plain
+// Rego value first: the lazily converted input is not safe for concurrent
+// use. A request cancelled for another reason (the API server hung up)
+// is not retried.
+func (s *Set) alone(ctx context.Context, ps []*Policy, out []Result, in ast.Value) {
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		for i, p := range ps {
+			out[i] = Result{Policy: p.Name, Err: fmt.Errorf("policy %s: %w", p.Name, ctx.Err())}
+		}
+		return
+	}
+	budget := s.TimeoutRetry
+	if budget <= 0 {
+		budget = DefaultTimeoutRetry
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), budget)
+	defer cancel()
+	if dl, ok := ctx.Value(requestDeadlineKey{}).(time.Time); ok {
+		// never past the whole request's deadline (requestTimeout)
+		var cancel2 context.CancelFunc
+		rctx, cancel2 = context.WithDeadline(rctx, dl)
+		defer cancel2()
+	}
+	if o, ok := in.(ast.Object); ok {
+		o.Foreach(func(_, _ *ast.Term) {}) // converts a lazy object in full
+	}
+	var wg sync.WaitGroup
+	for i, p := range ps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := p.Admit(rctx, in)
+			if r.Err != nil && rctx.Err() != nil {
+				r.Err = fmt.Errorf("policy %s: %w (it did not finish within the request's evaluation deadline, nor alone in %s more)",
+					p.Name, context.DeadlineExceeded, budget)
+			}
+			out[i] = r
+		}()
+	}
+	wg.Wait()
 }
 
 // keepOnly clears the results of rules not in rules.

@@ -80,11 +80,15 @@ type Runner struct {
 	// bundled policies.
 	Notes []string
 	noted map[string]bool
+	// Warnings are the loaded configs' warnings (config.Config.Warnings),
+	// each once.
+	Warnings []string
+	warned   map[string]bool
 }
 
 // NewRunner returns a runner.
 func NewRunner(o Options) *Runner {
-	return &Runner{opts: o, states: map[string]*admit.State{}, noted: map[string]bool{}}
+	return &Runner{opts: o, states: map[string]*admit.State{}, noted: map[string]bool{}, warned: map[string]bool{}}
 }
 
 // Close removes temporary files.
@@ -564,6 +568,12 @@ func (r *Runner) state(ctx context.Context, cfgPath string, dirs []string) (*adm
 	r.states[key] = st
 	if err != nil {
 		return nil, fmt.Errorf("loading config and policies: %w", err)
+	}
+	for _, w := range st.Config.Warnings {
+		if !r.warned[w] {
+			r.warned[w] = true
+			r.Warnings = append(r.Warnings, w)
+		}
 	}
 	return st, nil
 }

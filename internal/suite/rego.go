@@ -38,7 +38,9 @@ func (r *Runner) RunRegoTests(ctx context.Context) ([]SuiteResult, error) {
 	}
 	runner := tester.NewRunner().
 		SetDefaultRegoVersion(ast.RegoV1).
-		SetCompiler(ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1).WithEnablePrintStatements(true)).
+		// the engine's capabilities: a test cannot use what a policy may not
+		SetCompiler(ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1).WithEnablePrintStatements(true).
+			WithCapabilities(policy.Capabilities())).
 		CapturePrintOutput(true).
 		EnableTracing(true). // to name the expression a failing test stopped at
 		RaiseBuiltinErrors(true).

@@ -537,7 +537,7 @@ spec:
 
 	def := string(config.DefaultYAML())
 	t.Run("11: owned_fields in warn mode: allowed with a warning and a drift record", func(t *testing.T) {
-		warnCfg := strings.Replace(def, "  owned_fields:\n    mode: enforce", "  owned_fields:\n    mode: warn", 1)
+		warnCfg := strings.Replace(def, "  owned_fields:\n", "  owned_fields:\n    mode: warn\n", 1)
 		if warnCfg == def {
 			t.Fatal("could not switch owned_fields to warn mode in the default config")
 		}
@@ -704,7 +704,7 @@ spec:
 		loadErrs := metric(t, "driftguard_policy_load_errors_total", nil)
 		loads := metric(t, "driftguard_policy_loads_total", nil)
 		def := config.DefaultYAML()
-		bad := strings.Replace(string(def), "  owned_fields:\n    mode: enforce", "  owned_fields:\n    mode: warn\n    bogusField: 1", 1)
+		bad := strings.Replace(string(def), "  owned_fields:\n", "  owned_fields:\n    mode: warn\n    bogusField: 1\n", 1)
 		if bad == string(def) {
 			t.Fatal("could not break the default config")
 		}
