@@ -112,3 +112,31 @@ func TestTimeoutRetryFor(t *testing.T) {
 		}
 	}
 }
+
+// The extra time that singles out a slow policy never runs past the whole
+// request's deadline (WithRequestDeadline): with the request due shortly
+// after the evaluation deadline, an answer does not wait for the retry's
+// own (much longer) budget.
+func TestTimeoutRetryStopsAtTheRequestDeadline(t *testing.T) {
+	s, err := Compile(context.Background(), []Source{slowSource("a_slow"), fastSource("b_fast")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.TimeoutRetry = 20 * time.Second
+	reqCtx, cancelReq := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancelReq()
+	ctx, cancel := context.WithTimeout(WithRequestDeadline(reqCtx), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	rs := s.AdmitAll(ctx, "Deployment", "UPDATE", in("api", false))
+	// far below the retry's 20s budget (and the slow policy's seconds),
+	// far above the request's 300ms
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("answered after %s: the retry ran past the request's deadline", d)
+	}
+	for _, r := range rs {
+		if r.Policy == "a_slow" && !isTimeout(r.Err) {
+			t.Errorf("slow policy: %+v, want a timeout", r)
+		}
+	}
+}
