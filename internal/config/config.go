@@ -76,6 +76,11 @@ type Config struct {
 	Audit Audit `json:"audit"`
 	// PermissionBaseline declares what controller service accounts need.
 	PermissionBaseline []Baseline `json:"permissionBaseline"`
+	// Admins may change what decides whether driftguard enforces at all:
+	// the tenant label of namespaces and driftguard's own settings in the
+	// cluster (policy tenancy_guard; input.actor.admin). Absent: the
+	// system:masters group.
+	Admins Identities `json:"admins"`
 }
 
 // Baseline is what one service account needs to keep working.
@@ -319,6 +324,9 @@ func (c *Config) applyDefaults() {
 	if c.Audit.MaxNamespaceLabels == 0 {
 		c.Audit.MaxNamespaceLabels = 200
 	}
+	if c.Admins.Users == nil && c.Admins.Groups == nil && c.Admins.ServiceAccounts == nil {
+		c.Admins.Groups = []string{"system:masters"}
+	}
 	for i := range c.Owners {
 		if c.Owners[i].Display == "" {
 			c.Owners[i].Display = c.Owners[i].Name
@@ -385,6 +393,11 @@ func (c *Config) Validate() error {
 		}
 		if strings.TrimSpace(o.Source) == "" {
 			bad("%s (%s): source is required: it tells people where to make the change instead", at, o.Name)
+		}
+	}
+	for j, sa := range c.Admins.ServiceAccounts {
+		if ns, n, ok := strings.Cut(sa, "/"); !ok || !nameRe.MatchString(ns) || !saNameRe.MatchString(n) {
+			bad("admins.serviceAccounts[%d]: %q must be namespace/name", j, sa)
 		}
 	}
 	for i, k := range c.OwnerKinds {

@@ -51,6 +51,7 @@ type Builder struct {
 	parents      ParentLookup
 	baseline     BaselineLookup
 	managed      *managedCache
+	admins       *admins
 }
 
 // WithBaseline adds the permission-baseline index to RBAC requests' input.
@@ -86,6 +87,7 @@ func NewBuilder(cfg *config.Config, parents ParentLookup) *Builder {
 		matrixInputs: map[string][]matrixInput{},
 		parents:      parents,
 		managed:      newManagedCache(1024),
+		admins:       newAdmins(cfg.Admins),
 	}
 	for _, o := range cfg.Owners {
 		for _, m := range o.Managers {
@@ -156,6 +158,8 @@ type Actor struct {
 	// BreakGlass is true when it is set and the actor may use it.
 	BreakGlassReason string
 	BreakGlass       bool
+	// Admin is true when the authenticated user is one of config admins.
+	Admin bool
 }
 
 // Build decodes the objects of req and enriches them. Errors mean the
@@ -291,6 +295,7 @@ func (b *Builder) actor(req *admissionv1.AdmissionRequest, obj map[string]any) A
 			}
 		}
 	}
+	a.Admin = b.admins.is(&a)
 	if b.cfg.BreakGlass.Annotation != "" {
 		a.BreakGlassReason = strings.TrimSpace(annotation(obj, b.cfg.BreakGlass.Annotation))
 		if a.BreakGlassReason != "" {
@@ -457,6 +462,7 @@ func (b *Builder) doc(ctx context.Context, in *Input, ctrl *ownerRef) map[string
 		"fieldManager": a.FieldManager,
 		"owner":        a.Owner,
 		"person":       a.Person,
+		"admin":        a.Admin,
 		"breakGlass":   map[string]any{"reason": a.BreakGlassReason, "allowed": a.BreakGlass},
 	}
 	if a.SAName != "" {
@@ -499,6 +505,9 @@ func (b *Builder) doc(ctx context.Context, in *Input, ctrl *ownerRef) map[string
 	}
 	if in.OldObject != nil {
 		doc["oldObject"] = in.OldObject
+	}
+	if req.Kind.Group == "" && adminKinds[req.Kind.Kind] {
+		doc["admins"] = b.admins.doc
 	}
 	if in.ObjectOwner != "" {
 		doc["objectOwner"] = map[string]any{"name": in.ObjectOwner, "via": in.ObjectVia}
