@@ -189,9 +189,10 @@ caBundle: {{ required "certificates.provided.caBundle is required when certifica
 {{- if .Values.config }}
 {{- $merged := fromYaml $file }}
 {{- include "driftguard.deepMerge" (dict "dst" $merged "src" (deepCopy .Values.config)) }}
+{{- include "driftguard.tenancyGuardParams" (dict "root" . "config" $merged) }}
 {{- toYaml $merged }}
 {{- else }}
-{{- $file }}
+{{- include "driftguard.tenancyGuardFile" (dict "root" . "file" $file) }}
 {{- end }}
 {{- end }}
 

@@ -1,0 +1,266 @@
+package chart
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+// The validating entries webhook.guard adds (templates/_tenancy.tpl).
+const (
+	settingsEntry    = "settings.validate.driftguard.io"
+	tenantLabelEntry = "tenant-label.validate.driftguard.io"
+)
+
+// layoutWebhooks are a configuration's tenants/others entries, without
+// the guard entries.
+func layoutWebhooks(t *testing.T, r rendered, kind string) []obj {
+	t.Helper()
+	var out []obj
+	for _, w := range webhooks(t, r, kind) {
+		if n := str(w, "name"); n != settingsEntry && n != tenantLabelEntry {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+func webhookNamed(t *testing.T, r rendered, kind, name string) obj {
+	t.Helper()
+	for _, w := range webhooks(t, r, kind) {
+		if str(w, "name") == name {
+			return w
+		}
+	}
+	return nil
+}
+
+// setGuardParams sets the tenancy_guard params the chart fills in on a parsed config.
+func setGuardParams(cfg obj, key, value string, protected ...string) {
+	pols, _ := cfg["policies"].(obj)
+	g, _ := pols["tenancy_guard"].(obj)
+	params, _ := g["params"].(obj)
+	var ps []any
+	for _, p := range protected {
+		ps = append(ps, p)
+	}
+	params["tenantLabel"] = obj{"key": key, "value": value}
+	params["protectedConfigMaps"] = ps
+}
+
+// guardParamLines is the default config text with the chart's two
+// tenancy_guard param lines.
+func guardParamLines(t *testing.T, def, label, protected string) string {
+	t.Helper()
+	const l1, l2 = `      tenantLabel: {key: driftguard.io/tenant, value: "true"}`, `      protectedConfigMaps: []`
+	if strings.Count(def, l1) != 1 || strings.Count(def, l2) != 1 {
+		t.Fatalf("internal/config/default.yaml lacks the tenancy_guard lines the chart replaces:\n%s\n%s", l1, l2)
+	}
+	def = strings.Replace(def, l1, "      tenantLabel: "+label, 1)
+	return strings.Replace(def, l2, "      protectedConfigMaps: "+protected, 1)
+}
+
+func renderedConfig(t *testing.T, r rendered, fullname string) obj {
+	t.Helper()
+	var cfg obj
+	if err := yaml.Unmarshal([]byte(getLabelish(r.named(t, "ConfigMap", fullname+"-config"), "data", "config.yaml")), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestTenancyGuard(t *testing.T) {
+	t.Run("defaults", func(t *testing.T) {
+		r := render(t)
+		dep := r.one(t, "Deployment")
+		fullname := str(dep, "metadata.name")
+		cfg := renderedConfig(t, r, fullname)
+
+		// the params name the chart's own ConfigMaps, and those exist
+		protected := strs(cfg, "policies.tenancy_guard.params.protectedConfigMaps")
+		var own []string
+		for _, cm := range r.all("ConfigMap") {
+			own = append(own, str(cm, "metadata.namespace")+"/"+str(cm, "metadata.name"))
+		}
+		if want := []string{namespace + "/" + fullname + "-config", namespace + "/" + fullname + "-policies"}; !slices.Equal(protected, want) || !slices.Equal(own, want) {
+			t.Errorf("protectedConfigMaps = %v, rendered ConfigMaps %v, want both %v", protected, own, want)
+		}
+		if got := get(cfg, "policies.tenancy_guard.params.tenantLabel"); fmt.Sprint(got) != fmt.Sprint(obj{"key": "driftguard.io/tenant", "value": "true"}) {
+			t.Errorf("tenantLabel = %v", got)
+		}
+		if get(cfg, "policies.tenancy_guard.mode") != nil {
+			t.Error("the chart must not pin tenancy_guard's mode")
+		}
+
+		s := webhookNamed(t, r, "ValidatingWebhookConfiguration", settingsEntry)
+		if s == nil {
+			t.Fatalf("no %s entry", settingsEntry)
+		}
+		if str(s, "failurePolicy") != "Ignore" {
+			t.Errorf("%s failurePolicy = %s, want Ignore (driftguard down must not block its own recovery)", settingsEntry, str(s, "failurePolicy"))
+		}
+		if str(s, "clientConfig.service.path") != "/validate" || str(s, "clientConfig.service.name") != fullname {
+			t.Errorf("%s clientConfig = %v", settingsEntry, get(s, "clientConfig"))
+		}
+		nsSel := list(s, "namespaceSelector.matchExpressions")
+		if len(nsSel) != 1 || str(nsSel[0], "key") != "kubernetes.io/metadata.name" || str(nsSel[0], "operator") != "In" || !slices.Equal(strs(nsSel[0], "values"), []string{namespace}) {
+			t.Errorf("%s namespaceSelector = %v, want only the release namespace", settingsEntry, get(s, "namespaceSelector"))
+		}
+		objSel, _ := get(s, "objectSelector.matchLabels").(obj)
+		if !subset(objSel, get(dep, "spec.template.metadata.labels").(obj)) || objSel["app.kubernetes.io/instance"] != release {
+			t.Errorf("%s objectSelector = %v, want the chart's instance labels", settingsEntry, objSel)
+		}
+		for _, cm := range r.all("ConfigMap") {
+			if !subset(objSel, get(cm, "metadata.labels").(obj)) {
+				t.Errorf("ConfigMap %s does not carry the labels %s selects", str(cm, "metadata.name"), settingsEntry)
+			}
+		}
+		rules := list(s, "rules")
+		if len(rules) != 1 || !slices.Equal(strs(rules[0], "resources"), []string{"configmaps"}) || !slices.Equal(strs(rules[0], "apiGroups"), []string{""}) ||
+			!slices.Equal(strs(rules[0], "operations"), []string{"CREATE", "UPDATE", "DELETE"}) || str(rules[0], "scope") != "Namespaced" {
+			t.Errorf("%s rules = %v", settingsEntry, rules)
+		}
+
+		l := webhookNamed(t, r, "ValidatingWebhookConfiguration", tenantLabelEntry)
+		if l == nil {
+			t.Fatalf("no %s entry", tenantLabelEntry)
+		}
+		if str(l, "failurePolicy") != "Fail" {
+			t.Errorf("%s failurePolicy = %s, want failurePolicy.tenant (Fail)", tenantLabelEntry, str(l, "failurePolicy"))
+		}
+		if got := get(l, "objectSelector.matchLabels"); fmt.Sprint(got) != fmt.Sprint(obj{"driftguard.io/tenant": "true"}) {
+			t.Errorf("%s objectSelector = %v, want the tenant label (matches the old object too)", tenantLabelEntry, got)
+		}
+		rules = list(l, "rules")
+		if len(rules) != 1 || !slices.Equal(strs(rules[0], "resources"), []string{"namespaces"}) || !slices.Equal(strs(rules[0], "operations"), []string{"UPDATE"}) || str(rules[0], "scope") != "Cluster" {
+			t.Errorf("%s rules = %v", tenantLabelEntry, rules)
+		}
+		conds := list(l, "matchConditions")
+		if len(conds) == 0 || str(conds[len(conds)-1], "name") != "tenant-label-removed-or-changed" ||
+			!strings.Contains(str(conds[len(conds)-1], "expression"), "oldObject.metadata.labels['driftguard.io/tenant'] == 'true'") {
+			t.Errorf("%s matchConditions = %v", tenantLabelEntry, conds)
+		}
+		excluded := false
+		for _, e := range list(l, "namespaceSelector.matchExpressions") {
+			excluded = excluded || str(e, "operator") == "NotIn" && slices.Contains(strs(e, "values"), "kube-system") && slices.Contains(strs(e, "values"), namespace)
+		}
+		if !excluded {
+			t.Errorf("%s does not exclude kube-system and the release namespace: %v", tenantLabelEntry, get(l, "namespaceSelector"))
+		}
+		// the mutating configuration needs neither
+		for _, w := range webhooks(t, r, "MutatingWebhookConfiguration") {
+			if n := str(w, "name"); n == settingsEntry || n == tenantLabelEntry || strings.HasPrefix(n, "settings.") || strings.HasPrefix(n, "tenant-label.") {
+				t.Errorf("MutatingWebhookConfiguration has %s", n)
+			}
+		}
+	})
+
+	t.Run("custom tenant label and names", func(t *testing.T) {
+		r := render(t, "--set", "webhook.tenantNamespaceLabel.key=platform.example.com/tenant", "--set-string", "webhook.tenantNamespaceLabel.value=yes",
+			"--set", "fullnameOverride=guard", "--set", "config.defaultMode=warn", "--set-json", `config.policies.tenancy_guard.params.protectedConfigMaps=["ops/extra"]`)
+		cfg := renderedConfig(t, r, "guard")
+		if got := get(cfg, "policies.tenancy_guard.params.tenantLabel"); fmt.Sprint(got) != fmt.Sprint(obj{"key": "platform.example.com/tenant", "value": "yes"}) {
+			t.Errorf("tenantLabel = %v, want webhook.tenantNamespaceLabel", got)
+		}
+		if got := strs(cfg, "policies.tenancy_guard.params.protectedConfigMaps"); !slices.Equal(got, []string{"ops/extra", namespace + "/guard-config", namespace + "/guard-policies"}) {
+			t.Errorf("protectedConfigMaps = %v, want the given one plus the chart's own", got)
+		}
+		if cfg["defaultMode"] != "warn" {
+			t.Error("the overlay was lost")
+		}
+		l := webhookNamed(t, r, "ValidatingWebhookConfiguration", tenantLabelEntry)
+		if got := get(l, "objectSelector.matchLabels"); fmt.Sprint(got) != fmt.Sprint(obj{"platform.example.com/tenant": "yes"}) {
+			t.Errorf("%s objectSelector = %v", tenantLabelEntry, got)
+		}
+		conds := list(l, "matchConditions")
+		if e := str(conds[len(conds)-1], "expression"); !strings.Contains(e, "labels['platform.example.com/tenant'] == 'yes'") || strings.Contains(e, "driftguard.io/tenant") {
+			t.Errorf("matchCondition = %s", e)
+		}
+		if s := webhookNamed(t, r, "ValidatingWebhookConfiguration", settingsEntry); getLabelish(s, "objectSelector.matchLabels", "app.kubernetes.io/instance") != release {
+			t.Errorf("%s objectSelector = %v", settingsEntry, get(s, "objectSelector"))
+		}
+	})
+
+	t.Run("a tenantLabel in config that is not the webhook's", func(t *testing.T) {
+		_, errOut, err := helm(t, "template", release, "charts/driftguard", "-n", namespace, "--kube-version", kubeVersion,
+			"--set", "config.policies.tenancy_guard.params.tenantLabel.key=other")
+		if err == nil || !strings.Contains(errOut, "differs from webhook.tenantNamespaceLabel") {
+			t.Errorf("want a render error naming webhook.tenantNamespaceLabel, got %v\n%s", err, errOut)
+		}
+	})
+
+	t.Run("guard off", func(t *testing.T) {
+		r := render(t, "--set", "webhook.guard.enabled=false")
+		if len(webhooks(t, r, "ValidatingWebhookConfiguration")) != 2 {
+			t.Errorf("webhook.guard.enabled=false still renders guard entries")
+		}
+		// the policy still guards whatever reaches it
+		if got := strs(renderedConfig(t, r, release+"-driftguard"), "policies.tenancy_guard.params.protectedConfigMaps"); len(got) != 2 {
+			t.Errorf("protectedConfigMaps = %v", got)
+		}
+	})
+}
+
+func TestNetworkPolicy(t *testing.T) {
+	if n := len(render(t).all("NetworkPolicy")); n != 0 {
+		t.Errorf("%d NetworkPolicies by default, want none (opt-in)", n)
+	}
+	r := render(t, "--set", "networkPolicy.enabled=true", "--set", "networkPolicy.webhook.cidrs={10.0.0.0/16,fd00::/64}",
+		"--set-json", `networkPolicy.webhook.from=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"kube-system"}},"podSelector":{"matchLabels":{"k8s-app":"konnectivity-agent"}}}]`,
+		"--set-json", `networkPolicy.metrics.from=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]`,
+		"--set", "server.port=10443")
+	np := r.one(t, "NetworkPolicy")
+	dep := r.one(t, "Deployment")
+	if !subset(get(np, "spec.podSelector.matchLabels").(obj), get(dep, "spec.template.metadata.labels").(obj)) {
+		t.Error("the NetworkPolicy does not select the webhook pods")
+	}
+	if got := strs(np, "spec.policyTypes"); !slices.Equal(got, []string{"Ingress"}) {
+		t.Errorf("policyTypes = %v, want [Ingress] (egress to the API server stays open)", got)
+	}
+	ingress := list(np, "spec.ingress")
+	byPort := map[float64][]any{}
+	for _, in := range ingress {
+		ports := list(in, "ports")
+		if len(ports) != 1 || str(ports[0], "protocol") != "TCP" {
+			t.Fatalf("ingress rule ports = %v, want one TCP port", ports)
+		}
+		byPort[num(ports[0], "port")] = list(in, "from")
+	}
+	if len(byPort) != 2 {
+		t.Fatalf("ingress = %v, want the webhook and metrics ports only (no health peers given)", ingress)
+	}
+	wh := byPort[10443]
+	if len(wh) != 3 || str(wh[0], "ipBlock.cidr") != "10.0.0.0/16" || str(wh[1], "ipBlock.cidr") != "fd00::/64" || getLabelish(wh[2].(obj), "podSelector.matchLabels", "k8s-app") != "konnectivity-agent" {
+		t.Errorf("webhook port peers = %v", wh)
+	}
+	if m := byPort[8080]; len(m) != 1 || getLabelish(m[0].(obj), "namespaceSelector.matchLabels", "kubernetes.io/metadata.name") != "monitoring" {
+		t.Errorf("metrics port peers = %v", m)
+	}
+	// health peers, when given, get the health port
+	r = render(t, "--set", "networkPolicy.enabled=true", "--set", "networkPolicy.webhook.cidrs={192.168.0.10/32}",
+		"--set-json", `networkPolicy.health.from=[{"ipBlock":{"cidr":"10.1.0.0/16"}}]`)
+	var ports []float64
+	for _, in := range list(r.one(t, "NetworkPolicy"), "spec.ingress") {
+		ports = append(ports, num(list(in, "ports")[0], "port"))
+	}
+	if !slices.Equal(ports, []float64{9443, 8081}) {
+		t.Errorf("ingress ports = %v, want webhook 9443 and health 8081 (no metrics peers: closed)", ports)
+	}
+
+	for _, bad := range [][]string{
+		{"--set", "networkPolicy.enabled=true"},
+		{"--set", "networkPolicy.enabled=true", "--set-json", `networkPolicy.metrics.from=[{"podSelector":{}}]`},
+	} {
+		_, errOut, err := helm(t, append([]string{"template", release, "charts/driftguard", "-n", namespace, "--kube-version", kubeVersion}, bad...)...)
+		if err == nil || !strings.Contains(errOut, "networkPolicy.enabled needs the API server's addresses") {
+			t.Errorf("%v: want a render error asking for webhook peers, got %v\n%s", bad, err, errOut)
+		}
+	}
+	if _, errOut, err := helm(t, "template", release, "charts/driftguard", "-n", namespace, "--kube-version", kubeVersion,
+		"--set", "networkPolicy.enabled=true", "--set", "networkPolicy.webhook.cidrs={10.0.0.1}"); err == nil {
+		t.Errorf("a CIDR without a prefix length rendered\n%s", errOut)
+	}
+}
