@@ -59,7 +59,7 @@ deny contains {"field": label_path, "owner": "driftguard admins", "msg": msg} if
 	input.request.operation == "UPDATE"
 	was_tenant
 	not admin
-	msg := sprintf("%s of %s %s (by %s): that opts the namespace out of enforcement. Tenant namespaces are enforced and fail closed (driftguard's webhook entries for them have failurePolicy Fail); other namespaces fail open, and policies scoped to tenant namespaces stop applying. Only driftguard admins may change or remove it (%s); adding the label stays open to everyone.", [
+	msg := sprintf("%s of %s %s (by %s): that opts the namespace out of enforcement. Tenant namespaces are enforced and fail closed (the Helm chart's webhook entries for them have failurePolicy Fail); other namespaces fail open, and policies scoped to tenant namespaces stop applying. Only driftguard admins may change or remove it (%s); adding the label stays open to everyone.", [
 		label_path, pack_b.object_ref, what, input.actor.username, admins_text,
 	])
 }
