@@ -43,3 +43,29 @@ func TestAdmins(t *testing.T) {
 		t.Errorf("misspelt admins field: err = %v", err)
 	}
 }
+
+func TestTenancyGuardParams(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{`protectedConfigMaps: "driftguard-system/dg-driftguard-config"`, "policies.tenancy_guard.params.protectedConfigMaps: must be a list of namespace/name"},
+		{`protectedConfigMaps: [dg-driftguard-config]`, "policies.tenancy_guard.params.protectedConfigMaps[0]: dg-driftguard-config must be namespace/name"},
+		{`protectedConfigMaps: [{namespace: a, name: b}]`, "protectedConfigMaps[0]"},
+		{`tenantLabel: driftguard.io/tenant`, "policies.tenancy_guard.params.tenantLabel: must be {key: <label key>, value: <label value>}"},
+		{`tenantLabel: {value: "true"}`, "tenantLabel: must be"},
+		{`tenantLabel: {key: driftguard.io/tenant, value: [a]}`, "tenantLabel.value: must be a label value"},
+	} {
+		_, err := Parse([]byte("policies:\n  tenancy_guard:\n    params:\n      " + tc.yaml + "\n"))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
+	for _, ok := range []string{
+		`protectedConfigMaps: [driftguard-system/dg-driftguard-config, ops/driftguard-policies]`,
+		`protectedConfigMaps: []`,
+		`tenantLabel: {key: platform.example.com/tenant, value: yes}`,
+		`tenantLabel: {key: driftguard.io/tenant, value: true}`,
+	} {
+		if _, err := Parse([]byte("policies:\n  tenancy_guard:\n    params:\n      " + ok + "\n")); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+}

@@ -447,6 +447,7 @@ func (c *Config) Validate() error {
 	if c.Audit.MaxNamespaceLabels < 0 {
 		bad("audit.maxNamespaceLabels: must not be negative")
 	}
+	errs = append(errs, validateTenancyGuard(c.Policies["tenancy_guard"])...)
 	for name, p := range c.Policies {
 		if !policyRe.MatchString(name) {
 			bad("policies.%s: policy names are lower-case Rego identifiers (a-z, 0-9, _)", name)

@@ -1328,6 +1328,7 @@ subjects:
 			}
 		})
 	}
+	checkGuardRouting(t, ctx, admin, scrape, release+"-driftguard-config")
 	for k, v := range scrape() {
 		if strings.HasPrefix(k, "apiserver_admission_match_condition_evaluation_errors_total/") && v > 0 {
 			t.Errorf("matchConditions failed to evaluate: %s = %v", k, v)

@@ -1,11 +1,16 @@
 package chart
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 )
 
@@ -263,4 +268,47 @@ func TestNetworkPolicy(t *testing.T) {
 		"--set", "networkPolicy.enabled=true", "--set", "networkPolicy.webhook.cidrs={10.0.0.1}"); err == nil {
 		t.Errorf("a CIDR without a prefix length rendered\n%s", errOut)
 	}
+}
+
+// checkGuardRouting (part of TestAPIServer, no driftguard pod answering):
+// an edit of the chart's config ConfigMap in the release namespace reaches
+// settings.validate.driftguard.io and fails open; removing the tenant label
+// of a tenant Namespace reaches tenant-label.validate.driftguard.io and
+// fails closed, although the Namespace's new labels route it to the
+// fail-open others.* entries only.
+func checkGuardRouting(t *testing.T, ctx context.Context, admin client.Client, scrape func() map[string]float64, configMap string) {
+	t.Helper()
+	patch := func(kind, ns, name, body string) error {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(schema.GroupVersionKind{Version: "v1", Kind: kind})
+		u.SetNamespace(ns)
+		u.SetName(name)
+		return admin.Patch(ctx, u, client.RawPatch(types.MergePatchType, []byte(body)))
+	}
+	t.Run("the chart's config ConfigMap reaches the settings entry, fail-open", func(t *testing.T) {
+		before := scrape()
+		if err := patch("ConfigMap", namespace, configMap, `{"metadata":{"annotations":{"probe":"1"}}}`); err != nil {
+			t.Fatalf("editing %s with driftguard down: %v (the settings entry must fail open)", configMap, err)
+		}
+		after := scrape()
+		k := "apiserver_admission_webhook_fail_open_count/" + settingsEntry
+		if after[k]-before[k] != 1 {
+			t.Errorf("%s grew by %v, want 1", k, after[k]-before[k])
+		}
+	})
+	t.Run("removing the tenant label reaches the tenant-label entry, fail-closed", func(t *testing.T) {
+		err := patch("Namespace", "", "tenant-a", `{"metadata":{"labels":{"driftguard.io/tenant":null}}}`)
+		if err == nil || !strings.Contains(err.Error(), `failed calling webhook "`+tenantLabelEntry+`"`) {
+			t.Fatalf("removing tenant-a's tenant label with driftguard down: %v, want a failure calling %s", err, tenantLabelEntry)
+		}
+		// opting a namespace in is not that entry's business (others.* fail open)
+		before := scrape()
+		if err := patch("Namespace", "", "team-b", `{"metadata":{"labels":{"driftguard.io/tenant":"false"}}}`); err != nil {
+			t.Fatalf("labelling team-b: %v", err)
+		}
+		after := scrape()
+		if k := "apiserver_admission_webhook_fail_open_count/others.validate.driftguard.io"; after[k]-before[k] != 1 {
+			t.Errorf("%s grew by %v, want 1", k, after[k]-before[k])
+		}
+	})
 }
