@@ -1078,11 +1078,22 @@ func TestNotes(t *testing.T) {
 			t.Fatal(err)
 		}
 		text := str(cm, "data.notes")
-		for _, want := range []string{"kubectl label namespace <tenant-namespace> driftguard.io/tenant=true", "replicaCount is 1", mode} {
+		for _, want := range []string{"kubectl label namespace <tenant-namespace> driftguard.io/tenant=true", "replicaCount is 1", mode,
+			"Opting out is for config.admins only (users -; groups system:masters; service accounts -; policy tenancy_guard)",
+			"ConfigMaps\n" + release + "-driftguard-config and " + release + "-driftguard-policies"} {
 			if !strings.Contains(text, want) {
 				t.Errorf("NOTES (%s) lack %q:\n%s", mode, want, text)
 			}
 		}
+	}
+	// a NetworkPolicy that shuts Prometheus out is pointed out
+	out, errOut, err := helm(t, "template", release, dst, "-n", namespace, "--kube-version", kubeVersion, "--show-only", "templates/zz-notes.yaml",
+		"--set", "networkPolicy.enabled=true", "--set", "networkPolicy.webhook.cidrs={10.0.0.0/16}", "--set", "metrics.serviceMonitor.enabled=true")
+	if err != nil {
+		t.Fatalf("rendering NOTES.txt: %v\n%s", err, errOut)
+	}
+	if !strings.Contains(out, "WARNING: networkPolicy.enabled without networkPolicy.metrics.from") {
+		t.Errorf("NOTES lack the NetworkPolicy warning:\n%s", out)
 	}
 }
 
