@@ -3,14 +3,21 @@ package chart
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 )
 
@@ -311,4 +318,95 @@ func checkGuardRouting(t *testing.T, ctx context.Context, admin client.Client, s
 			t.Errorf("%s grew by %v, want 1", k, after[k]-before[k])
 		}
 	})
+}
+
+// TestReadmeValidatingAdmissionPolicy creates the ValidatingAdmissionPolicy
+// the chart README offers for the webhook configurations (which no webhook
+// ever sees) in a real kube-apiserver: a cluster-admin by RBAC alone may not
+// delete them, system:masters may. Needs KUBEBUILDER_ASSETS.
+func TestReadmeValidatingAdmissionPolicy(t *testing.T) {
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		t.Skip("KUBEBUILDER_ASSETS is not set: run with KUBEBUILDER_ASSETS=$(hack/e2e-assets.sh | tail -n1)")
+	}
+	readme, err := os.ReadFile(filepath.Join(repoRoot(t), "charts", "driftguard", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(readme)
+	i := strings.Index(text, "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\n")
+	if i < 0 {
+		t.Fatal("the README has no ValidatingAdmissionPolicy example")
+	}
+	example := text[i : i+strings.Index(text[i:], "```")]
+
+	ctrllog.SetLogger(logr.Discard())
+	env := &envtest.Environment{BinaryAssetsDirectory: assets, ControlPlaneStartTimeout: 2 * time.Minute, ControlPlaneStopTimeout: time.Minute}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("starting kube-apiserver: %v", err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	admin, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic := rest.CopyConfig(cfg)
+	ic.Impersonate = rest.ImpersonationConfig{UserName: "alice", Groups: []string{"system:authenticated"}}
+	alice, err := client.New(ic, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(y string) {
+		t.Helper()
+		var o obj
+		if err := yaml.Unmarshal([]byte(y), &o); err != nil {
+			t.Fatal(err)
+		}
+		if err := admin.Create(ctx, &unstructured.Unstructured{Object: o}); err != nil {
+			t.Fatalf("creating %v: %v", o["kind"], err)
+		}
+	}
+	create(`apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: alice-cluster-admin}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}]`)
+	// a stand-in for the chart's configuration (matches no request)
+	hook := `apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {name: dg-driftguard-validating}
+webhooks:
+  - name: tenants.validate.driftguard.io
+    clientConfig: {url: "https://127.0.0.1:1/validate"}
+    admissionReviewVersions: [v1]
+    sideEffects: None
+    failurePolicy: Ignore
+    rules: [{apiGroups: [nothing.example.com], apiVersions: ["*"], resources: ["*"], operations: [CREATE]}]`
+	create(hook)
+	for _, doc := range strings.Split(example, "---\n") {
+		create(doc)
+	}
+	remove := func(c client.Client) error {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(schema.GroupVersionKind{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "ValidatingWebhookConfiguration"})
+		u.SetName("dg-driftguard-validating")
+		return c.Delete(ctx, u)
+	}
+	// policies take effect asynchronously: until then alice's delete goes through
+	var err2 error
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		if err2 = remove(alice); err2 != nil || time.Now().After(deadline) {
+			break
+		}
+		create(hook)
+	}
+	if err2 == nil || !strings.Contains(err2.Error(), "driftguard's webhook configurations are changed by cluster admins only") {
+		t.Fatalf("alice (cluster-admin by RBAC) deleting the configuration: %v, want the policy's denial", err2)
+	}
+	if err := remove(admin); err != nil {
+		t.Errorf("system:masters deleting the configuration: %v", err)
+	}
 }
