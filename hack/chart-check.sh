@@ -44,6 +44,7 @@ SETS=(
   "provided|--set certificates.mode=provided --set certificates.provided.secretName=my-tls --set certificates.provided.caBundle=Q0EgUEVN"
   "monitoring|--set metrics.serviceMonitor.enabled=true --set metrics.prometheusRule.enabled=true"
   "replicas3-custom-tenant|--set replicaCount=3 --set webhook.tenantNamespaceLabel.key=platform.example.com/tenant --set-string webhook.tenantNamespaceLabel.value=yes"
+  "networkPolicy|--set networkPolicy.enabled=true --set networkPolicy.webhook.cidrs={10.0.0.0/16}"
 )
 
 # expect FILE PATTERN...: every extended regex matches a line of FILE
@@ -82,14 +83,17 @@ for s in "${SETS[@]}"; do
   # shellcheck disable=SC2086
   "$HELM" template dg "$CHART" -n "$NS" --kube-version "$KUBE_VERSION" $args >"$out" \
     || fail "helm template ($name)"
-  # common to every set
+  # common to every set: tenants/others per configuration, plus the
+  # validating settings.* (Ignore) and tenant-label.* (Fail) guard entries
   count "$out" '^kind: (Validating|Mutating)WebhookConfiguration$' 2
-  count "$out" '^    failurePolicy: Fail$' 2
-  count "$out" '^    failurePolicy: Ignore$' 2
-  count "$out" '^  - admissionReviewVersions:$' 4
-  count "$out" "^    sideEffects: None$" 4
-  count "$out" "^    matchConditions:$" 4
-  count "$out" "startsWith\(''system:node:''\)" 4
+  count "$out" '^    failurePolicy: Fail$' 3
+  count "$out" '^    failurePolicy: Ignore$' 3
+  count "$out" '^  - admissionReviewVersions:$' 6
+  count "$out" "^    sideEffects: None$" 6
+  count "$out" "^    matchConditions:$" 6
+  count "$out" "startsWith\(''system:node:''\)" 6
+  count "$out" '^    name: settings.validate.driftguard.io$' 1
+  count "$out" '^    name: tenant-label.validate.driftguard.io$' 1
   expect "$out" '^kind: Deployment$' '^kind: Service$' '^kind: ServiceAccount$' '^kind: ClusterRole$' \
     'runAsNonRoot: true' 'runAsUser: 65532' 'readOnlyRootFilesystem: true' 'allowPrivilegeEscalation: false' \
     '^ +- ALL$' 'type: RuntimeDefault' 'path: /healthz' 'path: /readyz' '- --cluster$' '- --leader-elect$' '- --shutdown-delay=' \
@@ -104,7 +108,11 @@ d="$TMP/defaults.yaml"
 expect "$d" '^  replicas: 2$' '^kind: PodDisruptionBudget$' '^  minAvailable: 1$' \
   'cert-manager.io/inject-ca-from: '"$NS"'/dg-driftguard-serving' '^kind: Certificate$' '^kind: Issuer$' \
   'driftguard.io/tenant: "true"'
-refuse "$d" '--cert-rotation' '^kind: ServiceMonitor$' '^kind: PrometheusRule$'
+refuse "$d" '--cert-rotation' '^kind: ServiceMonitor$' '^kind: PrometheusRule$' '^kind: NetworkPolicy$'
+# the tenancy_guard params the chart fills in
+expect "$d" 'tenantLabel: \{"key":"driftguard.io/tenant","value":"true"\}' \
+  'protectedConfigMaps: \["'"$NS"'/dg-driftguard-config","'"$NS"'/dg-driftguard-policies"\]'
+expect "$TMP/networkPolicy.yaml" '^kind: NetworkPolicy$' 'cidr: 10.0.0.0/16' 'port: 9443\}'
 expect "$TMP/selfManaged.yaml" '- --cert-rotation$' "- --cert-secret=$NS/dg-driftguard-tls\$" \
   "- --cert-dns-name=dg-driftguard.$NS.svc\$" '- --webhook-config-names=dg-driftguard-validating,dg-driftguard-mutating$' '- --ca-overlap=1h$' \
   'resourceNames: \[dg-driftguard-validating\]' 'resourceNames: \[dg-driftguard-mutating\]' 'resourceNames: \[dg-driftguard-tls\]'
@@ -121,7 +129,7 @@ expect "$TMP/monitoring.yaml" '^kind: ServiceMonitor$' '^kind: PrometheusRule$' 
   'alert: DriftguardCertificateExpiringSoon' 'alert: DriftguardHandEditDenialsSpike' 'alert: DriftguardBreakGlassUsed' \
   'driftguard_policy_last_load_failed' 'driftguard_certificate_expiry_timestamp_seconds'
 expect "$TMP/replicas3-custom-tenant.yaml" '^  replicas: 3$' 'platform.example.com/tenant: "yes"' \
-  'key: platform.example.com/tenant'
+  'key: platform.example.com/tenant' 'tenantLabel: \{"key":"platform.example.com/tenant","value":"yes"\}'
 refuse "$TMP/replicas3-custom-tenant.yaml" 'driftguard.io/tenant'
 
 step "value sets that must be rejected"
@@ -136,6 +144,9 @@ BAD=(
   "bad config mode|--set config.defaultMode=block"
   "grace period shorter than the drain|--set terminationGracePeriodSeconds=10"
   "CA overlap not a duration|--set certificates.mode=selfManaged --set certificates.selfManaged.caOverlap=soon"
+  "NetworkPolicy without webhook peers|--set networkPolicy.enabled=true"
+  "NetworkPolicy CIDR without a prefix|--set networkPolicy.enabled=true --set networkPolicy.webhook.cidrs={10.0.0.1}"
+  "tenancy_guard label not the webhook's|--set config.policies.tenancy_guard.params.tenantLabel.key=other"
 )
 for b in "${BAD[@]}"; do
   name=${b%%|*}; args=${b#*|}

@@ -92,6 +92,12 @@ type Config struct {
 	// from working (e.g. a manager name spelled unlike the tool writes
 	// it). Not part of the file.
 	Warnings []string `json:"-"`
+
+	// Admins may change what decides whether driftguard enforces at all:
+	// the tenant label of namespaces and driftguard's own settings in the
+	// cluster (policy tenancy_guard; input.actor.admin). Absent: the
+	// system:masters group.
+	Admins Identities `json:"admins"`
 }
 
 // Baseline is what one service account needs to keep working.
@@ -353,6 +359,9 @@ func (c *Config) applyDefaults() {
 	if c.Audit.MaxNamespaceLabels == 0 {
 		c.Audit.MaxNamespaceLabels = 200
 	}
+	if c.Admins.Users == nil && c.Admins.Groups == nil && c.Admins.ServiceAccounts == nil {
+		c.Admins.Groups = []string{"system:masters"}
+	}
 	for i := range c.Owners {
 		if c.Owners[i].Display == "" {
 			c.Owners[i].Display = c.Owners[i].Name
@@ -432,6 +441,11 @@ func (c *Config) Validate() error {
 			bad("%s (%s): source is required: it tells people where to make the change instead", at, o.Name)
 		}
 	}
+	for j, sa := range c.Admins.ServiceAccounts {
+		if ns, n, ok := strings.Cut(sa, "/"); !ok || !nameRe.MatchString(ns) || !saNameRe.MatchString(n) {
+			bad("admins.serviceAccounts[%d]: %q must be namespace/name", j, sa)
+		}
+	}
 	for i, k := range c.OwnerKinds {
 		if k.Kind == "" {
 			bad("ownerKinds[%d]: kind is required", i)
@@ -479,6 +493,7 @@ func (c *Config) Validate() error {
 	if c.Audit.MaxNamespaceLabels < 0 {
 		bad("audit.maxNamespaceLabels: must not be negative")
 	}
+	errs = append(errs, validateTenancyGuard(c.Policies["tenancy_guard"])...)
 	for name, p := range c.Policies {
 		if !policyRe.MatchString(name) {
 			bad("policies.%s: policy names are lower-case Rego identifiers (a-z, 0-9, _)", name)

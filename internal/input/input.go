@@ -53,6 +53,7 @@ type Builder struct {
 	parents      ParentLookup
 	baseline     BaselineLookup
 	managed      *managedCache
+	admins       *admins
 	now          func() time.Time
 }
 
@@ -96,6 +97,7 @@ func NewBuilder(cfg *config.Config, parents ParentLookup) *Builder {
 		matrixInputs: map[string][]matrixInput{},
 		parents:      parents,
 		managed:      newManagedCache(1024),
+		admins:       newAdmins(cfg.Admins),
 		now:          time.Now,
 	}
 	// manager names match case-insensitively (see lookupManager)
@@ -196,6 +198,8 @@ type Actor struct {
 	BreakGlassReason string
 	BreakGlass       bool
 	BreakGlassInfo   BreakGlass
+	// Admin is true when the authenticated user is one of config admins.
+	Admin bool
 }
 
 // Build decodes the objects of req and enriches them. Errors mean the
@@ -342,6 +346,7 @@ func (b *Builder) actor(req *admissionv1.AdmissionRequest, obj, old map[string]a
 			}
 		}
 	}
+	a.Admin = b.admins.is(&a)
 	a.BreakGlassInfo = b.readBreakGlass(u.Groups, obj, old)
 	a.BreakGlassReason, a.BreakGlass = a.BreakGlassInfo.Reason, a.BreakGlassInfo.Allowed
 	return a
@@ -499,6 +504,7 @@ func (b *Builder) doc(ctx context.Context, in *Input, ctrl *ownerRef) map[string
 		"fieldManager": a.FieldManager,
 		"owner":        a.Owner,
 		"person":       a.Person,
+		"admin":        a.Admin,
 		"breakGlass":   breakGlassDoc(a.BreakGlassInfo),
 	}
 	if a.SAName != "" {
@@ -541,6 +547,9 @@ func (b *Builder) doc(ctx context.Context, in *Input, ctrl *ownerRef) map[string
 	}
 	if in.OldObject != nil {
 		doc["oldObject"] = in.OldObject
+	}
+	if req.Kind.Group == "" && adminKinds[req.Kind.Kind] {
+		doc["admins"] = b.admins.doc
 	}
 	if in.ObjectOwner != "" {
 		doc["objectOwner"] = map[string]any{"name": in.ObjectOwner, "via": in.ObjectVia}

@@ -784,7 +784,7 @@ func TestDocShape(t *testing.T) {
 		t.Errorf("request.kind %v", k)
 	}
 	actor := doc["actor"].(map[string]any)
-	wantActor := []string{"breakGlass", "fieldManager", "groups", "owner", "person", "username"}
+	wantActor := []string{"admin", "breakGlass", "fieldManager", "groups", "owner", "person", "username"}
 	if got := keys(actor); !reflect.DeepEqual(got, wantActor) {
 		t.Errorf("actor keys %q, want %q", got, wantActor)
 	}

@@ -272,6 +272,8 @@ func TestFilesConfigIsTheEmbeddedDefault(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(getLabelish(r.named(t, "ConfigMap", release+"-driftguard-config"), "data", "config.yaml")), &cfg); err != nil {
 		t.Fatal(err)
 	}
+	// plus the tenancy_guard params the chart fills in
+	setGuardParams(def, "driftguard.io/tenant", "true", namespace+"/"+release+"-driftguard-config", namespace+"/"+release+"-driftguard-policies")
 	if fmt.Sprint(cfg) != fmt.Sprint(def) {
 		t.Errorf("the default given as values.config renders differently:\n%v\nwant\n%v", cfg, def)
 	}
@@ -455,8 +457,11 @@ func TestDefaults(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := getLabelish(cm, "data", "config.yaml"); got != string(def) {
-			t.Errorf("config.yaml is not the embedded default verbatim:\n%s", got)
+		// verbatim (comments included) but for the tenancy_guard params the chart fills in
+		want := guardParamLines(t, string(def), `{"key":"driftguard.io/tenant","value":"true"}`,
+			`["`+namespace+`/`+fullname+`-config","`+namespace+`/`+fullname+`-policies"]`)
+		if got := getLabelish(cm, "data", "config.yaml"); got != want {
+			t.Errorf("config.yaml is not the embedded default verbatim with the chart's tenancy_guard params:\n%s", got)
 		}
 		if d := get(r.named(t, "ConfigMap", fullname+"-policies"), "data"); d == nil || len(d.(obj)) != 0 {
 			t.Errorf("policies ConfigMap data = %v, want empty", d)
@@ -585,7 +590,7 @@ func TestDefaults(t *testing.T) {
 func checkWebhooks(t *testing.T, r rendered, fullname, tenantKey, tenantValue string) {
 	t.Helper()
 	for kind, path := range map[string]string{"ValidatingWebhookConfiguration": "/validate", "MutatingWebhookConfiguration": "/mutate"} {
-		ws := webhooks(t, r, kind)
+		ws := layoutWebhooks(t, r, kind)
 		if len(ws) != 2 {
 			t.Fatalf("%s has %d webhooks, want 2", kind, len(ws))
 		}
@@ -906,7 +911,7 @@ func TestCustomTenantSelectorAndReplicas(t *testing.T) {
 	checkWebhooks(t, r, str(dep, "metadata.name"), "platform.example.com/tenant", "yes")
 	for _, w := range webhooks(t, r, "ValidatingWebhookConfiguration") {
 		for _, e := range list(w, "namespaceSelector.matchExpressions") {
-			if str(e, "key") == "kubernetes.io/metadata.name" && !slices.Contains(strs(e, "values"), "monitoring") {
+			if str(e, "key") == "kubernetes.io/metadata.name" && str(e, "operator") == "NotIn" && !slices.Contains(strs(e, "values"), "monitoring") {
 				t.Errorf("%s does not exclude monitoring", str(w, "name"))
 			}
 		}
@@ -1073,11 +1078,22 @@ func TestNotes(t *testing.T) {
 			t.Fatal(err)
 		}
 		text := str(cm, "data.notes")
-		for _, want := range []string{"kubectl label namespace <tenant-namespace> driftguard.io/tenant=true", "replicaCount is 1", mode} {
+		for _, want := range []string{"kubectl label namespace <tenant-namespace> driftguard.io/tenant=true", "replicaCount is 1", mode,
+			"Opting out is for config.admins only (users -; groups system:masters; service accounts -; policy tenancy_guard)",
+			"ConfigMaps\n" + release + "-driftguard-config and " + release + "-driftguard-policies"} {
 			if !strings.Contains(text, want) {
 				t.Errorf("NOTES (%s) lack %q:\n%s", mode, want, text)
 			}
 		}
+	}
+	// a NetworkPolicy that shuts Prometheus out is pointed out
+	out, errOut, err := helm(t, "template", release, dst, "-n", namespace, "--kube-version", kubeVersion, "--show-only", "templates/zz-notes.yaml",
+		"--set", "networkPolicy.enabled=true", "--set", "networkPolicy.webhook.cidrs={10.0.0.0/16}", "--set", "metrics.serviceMonitor.enabled=true")
+	if err != nil {
+		t.Fatalf("rendering NOTES.txt: %v\n%s", err, errOut)
+	}
+	if !strings.Contains(out, "WARNING: networkPolicy.enabled without networkPolicy.metrics.from") {
+		t.Errorf("NOTES lack the NetworkPolicy warning:\n%s", out)
 	}
 }
 
@@ -1211,8 +1227,12 @@ subjects:
 		got := &unstructured.Unstructured{}
 		got.SetGroupVersionKind(schema.FromAPIVersionAndKind(str(o, "apiVersion"), str(o, "kind")))
 		must(admin.Get(ctx, client.ObjectKey{Name: str(o, "metadata.name")}, got))
+		want := map[string]int{}
+		for _, w := range list(o, "webhooks") {
+			want[str(w, "name")] = len(list(w, "matchConditions"))
+		}
 		for _, w := range list(got.Object, "webhooks") {
-			if len(list(w, "matchConditions")) != len(list(r.all(str(o, "kind"))[0], "webhooks")[0].(obj)["matchConditions"].([]any)) {
+			if len(list(w, "matchConditions")) != want[str(w, "name")] {
 				t.Errorf("%s: the API server dropped matchConditions", str(w, "name"))
 			}
 		}
@@ -1319,6 +1339,7 @@ subjects:
 			}
 		})
 	}
+	checkGuardRouting(t, ctx, admin, scrape, release+"-driftguard-config")
 	for k, v := range scrape() {
 		if strings.HasPrefix(k, "apiserver_admission_match_condition_evaluation_errors_total/") && v > 0 {
 			t.Errorf("matchConditions failed to evaluate: %s = %v", k, v)

@@ -201,9 +201,10 @@ caBundle: {{ required "certificates.provided.caBundle is required when certifica
 {{- $_ := set $merged "audit" $audit }}
 {{- end }}
 {{- end }}
+{{- include "driftguard.tenancyGuardParams" (dict "root" . "config" $merged) }}
 {{- toYaml $merged }}
 {{- else }}
-{{- $file }}
+{{- include "driftguard.tenancyGuardFile" (dict "root" . "file" $file) }}
 {{- end }}
 {{- end }}
 
