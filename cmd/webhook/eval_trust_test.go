@@ -23,7 +23,7 @@ func TestEvalShowsEnforcementHoles(t *testing.T) {
 		}},
 		{"managedFields of the stored object that cannot be parsed", "managedfields-unparseable.json", []string{
 			"answer:    denied",
-			"cannot review this request: oldObject.metadata.managedFields cannot be parsed (managedFields[0] (Terraform): fieldsV1:",
+			"UPDATE of Deployment tenant-a/api was not reviewed: oldObject.metadata.managedFields cannot be parsed (managedFields[0] (Terraform): fieldsV1:",
 			"so driftguard cannot tell who owns the fields this request changes; failurePolicy is deny",
 		}},
 	}

@@ -166,50 +166,24 @@ func (e *Engine) decideRules(ctx context.Context, st *State, req *admissionv1.Ad
 }
 
 // unjudgeable answers a request whose input has errors (internal/input
-// InputError) per failurePolicy: a denial when it is deny and some policy
-// that matches the request is in enforce mode (policies in warn and dryrun
-// mode never deny, so neither does what they cannot judge), else a
-// warning, and the policies are evaluated as usual. It reports whether the
-// answer is final. The mutating webhook only counts: it never denies, and
-// it records nothing on an object it cannot judge (see patches).
+// InputError: e.g. unparseable managedFields) per failurePolicy (see
+// unjudged); when that allows it, the policies are evaluated as usual. It
+// reports whether the answer is final. Each error is counted in
+// driftguard_admission_unreviewed_total. The mutating webhook only
+// counts: it never denies, and records nothing on an object it cannot
+// judge (see patches).
 func (e *Engine) unjudgeable(st *State, d *Decision, mutate bool) bool {
 	webhook := "validate"
 	if mutate {
 		webhook = "mutate"
 	}
-	in := d.Input
-	if e.Metrics != nil {
-		for _, ie := range in.Errors {
-			e.Metrics.InputErrors.WithLabelValues(webhook, ie.Reason).Inc()
+	for _, ie := range d.Input.Errors {
+		e.countUnreviewed(webhook, ie.Reason)
+		if !mutate {
+			unjudged(st, d, ie.Message)
 		}
 	}
-	if mutate {
-		return true
-	}
-	enforced := false
-	for _, p := range st.Policies.Matching(in.Request.Kind.Kind, string(in.Request.Operation)) {
-		if st.Config.ModeFor(p.Name) == config.ModeEnforce {
-			enforced = true
-			break
-		}
-	}
-	for _, ie := range in.Errors {
-		msg := "cannot review this request: " + ie.Message
-		if st.Config.FailurePolicy == "deny" && enforced {
-			d.Denials = append(d.Denials, msg+"; failurePolicy is deny")
-		} else {
-			d.Warnings = append(d.Warnings, msg+"; allowed because "+allowedBecause(st.Config, enforced))
-		}
-	}
-	d.Allowed = len(d.Denials) == 0
-	return !d.Allowed
-}
-
-func allowedBecause(cfg *config.Config, enforced bool) string {
-	if !enforced {
-		return "no policy that reviews it is in enforce mode"
-	}
-	return "failurePolicy is allow"
+	return mutate || !d.Allowed
 }
 
 // apply folds one policy's result into the decision according to its mode.

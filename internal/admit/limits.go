@@ -16,7 +16,8 @@ import (
 )
 
 // Reasons a review is answered without evaluation (label values of
-// driftguard_admission_unreviewed_total).
+// driftguard_admission_unreviewed_total; internal/input adds the reasons
+// of its InputErrors).
 const (
 	ReasonTooManyChanges = "too_many_changes"
 	ReasonTimeout        = "timeout"
@@ -94,23 +95,36 @@ func unreviewedReason(err error) (reason string, ok bool) {
 }
 
 // Unreviewed answers a review driftguard did not evaluate (reason is one
-// of the Reason constants, detail says why in words) per failurePolicy:
-// denied when it is deny and a policy matching the kind and operation is
-// not in dryrun mode, else allowed with a warning. Exempt requests stay
-// allowed. It is counted in driftguard_admission_unreviewed_total.
+// of the Reason constants, detail says why in words) per failurePolicy
+// (see unjudged). Exempt requests stay allowed. It is counted in
+// driftguard_admission_unreviewed_total.
 func (e *Engine) Unreviewed(webhook string, st *State, req *admissionv1.AdmissionRequest, reason, detail string) *Decision {
 	in := &input.Input{Request: req, Exempt: st.Builder.Exempt(req)}
 	d := &Decision{Input: in, Allowed: true}
 	if in.Exempt != "" {
 		return d
 	}
+	e.countUnreviewed(webhook, reason)
+	unjudged(st, d, detail)
+	return d
+}
+
+func (e *Engine) countUnreviewed(webhook, reason string) {
 	if e.Metrics != nil && e.Metrics.Unreviewed != nil {
 		e.Metrics.Unreviewed.WithLabelValues(webhook, reason).Inc()
 	}
+}
+
+// unjudged folds into d why its request was not reviewed (detail), per
+// failurePolicy: a denial when it is deny and a policy that matches the
+// kind and operation is in enforce mode (policies in warn and dryrun mode
+// never deny, so neither does what they could not judge), else a warning.
+func unjudged(st *State, d *Decision, detail string) {
+	req := d.Input.Request
 	cfg := st.Config
 	enforced := false
 	for _, p := range st.Policies.Matching(req.Kind.Kind, string(req.Operation)) {
-		if cfg.ModeFor(p.Name) != config.ModeDryRun {
+		if cfg.ModeFor(p.Name) == config.ModeEnforce {
 			enforced = true
 			break
 		}
@@ -125,14 +139,13 @@ func (e *Engine) Unreviewed(webhook string, st *State, req *admissionv1.Admissio
 	msg := fmt.Sprintf("%s of %s was not reviewed: %s", req.Operation, obj, detail)
 	switch {
 	case !enforced:
-		d.Warnings = append(d.Warnings, msg+"; allowed because every policy for this kind is in dryrun mode")
+		d.Warnings = append(d.Warnings, msg+"; allowed because no policy that reviews it is in enforce mode")
 	case cfg.FailurePolicy == "deny":
-		d.Allowed = false
 		d.Denials = append(d.Denials, msg+"; failurePolicy is deny")
 	default:
 		d.Warnings = append(d.Warnings, msg+"; allowed because failurePolicy is allow")
 	}
-	return d
+	d.Allowed = len(d.Denials) == 0
 }
 
 // unreviewedDetail words a Build error for Unreviewed.

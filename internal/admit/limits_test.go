@@ -59,7 +59,7 @@ func TestTooManyChangesAnsweredPerFailurePolicy(t *testing.T) {
 	}{
 		{"deny", "maxChanges: 100\n", false, "UPDATE of ConfigMap tenant-a/big was not reviewed: the update changes 101 fields, more than driftguard reviews (maxChanges 100); split the change, or raise maxChanges; failurePolicy is deny", true},
 		{"allow", "maxChanges: 100\nfailurePolicy: allow\n", true, "failurePolicy is allow", true},
-		{"every policy dryrun", "maxChanges: 100\ndefaultMode: dryrun\npolicies: {}\n", true, "every policy for this kind is in dryrun mode", true},
+		{"every policy dryrun", "maxChanges: 100\ndefaultMode: dryrun\npolicies: {}\n", true, "allowed because no policy that reviews it is in enforce mode", true},
 		{"exempt namespace", "maxChanges: 100\nexempt: {namespaces: [tenant-a]}\n", true, "", false},
 	}
 	for _, c := range cases {

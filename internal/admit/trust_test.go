@@ -162,14 +162,14 @@ func TestUnparseableManagedFieldsPerFailurePolicy(t *testing.T) {
 					t.Errorf("answer does not say %q: %s", w, text)
 				}
 			}
-			if got := testutil.ToFloat64(e.metrics.InputErrors.WithLabelValues("validate", "managed_fields")); got != 1 {
+			if got := testutil.ToFloat64(e.metrics.Unreviewed.WithLabelValues("validate", "managed_fields")); got != 1 {
 				t.Errorf("input error counted %v times", got)
 			}
 			m := answer(t, post(e.mutate, body))
 			if !m.Allowed || len(m.Patch) != 0 {
 				t.Errorf("mutating webhook: allowed=%v patch=%s", m.Allowed, m.Patch)
 			}
-			if got := testutil.ToFloat64(e.metrics.InputErrors.WithLabelValues("mutate", "managed_fields")); got != 1 {
+			if got := testutil.ToFloat64(e.metrics.Unreviewed.WithLabelValues("mutate", "managed_fields")); got != 1 {
 				t.Errorf("mutating input error counted %v times", got)
 			}
 		})

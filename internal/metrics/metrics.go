@@ -23,7 +23,6 @@ type Metrics struct {
 	LastLoadFailed    prometheus.Gauge
 	PoliciesLoaded    prometheus.Gauge
 	EvalErrors        *prometheus.CounterVec
-	InputErrors       *prometheus.CounterVec
 	DriftRecords      *prometheus.CounterVec
 	CertExpiry        prometheus.Gauge
 	DriftObjects      *prometheus.GaugeVec
@@ -92,10 +91,6 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "driftguard_policy_eval_errors_total",
 			Help: "Policy evaluations that failed or ran out of time, by policy and reason (error, timeout).",
 		}, []string{"policy", "reason"}),
-		InputErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "driftguard_input_errors_total",
-			Help: "Admission reviews that could not be judged and were answered per failurePolicy, by webhook and reason (managed_fields: the old object's managedFields cannot be parsed).",
-		}, []string{"webhook", "reason"}),
 		DriftRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "driftguard_drift_records_total",
 			Help: "Drift records stamped (action=stamp) or cleared (action=clear) by the mutating webhook, by kind.",
@@ -137,6 +132,6 @@ func New(reg prometheus.Registerer) *Metrics {
 	newLimitMetrics(reg, m)
 	reg.MustRegister(m.DriftObjects, m.AuditRuns, m.AuditDuration, m.AuditLastRun, m.AuditObjects)
 	reg.MustRegister(m.Decisions, m.Requests, m.Latency, m.InFlight, m.BadRequests, m.LoadErrors, m.LoadSuccess,
-		m.LastLoad, m.LastLoadFailed, m.PoliciesLoaded, m.EvalErrors, m.InputErrors, m.DriftRecords, m.CertExpiry)
+		m.LastLoad, m.LastLoadFailed, m.PoliciesLoaded, m.EvalErrors, m.DriftRecords, m.CertExpiry)
 	return m
 }
