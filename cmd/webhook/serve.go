@@ -162,6 +162,9 @@ func serve(log logr.Logger, f serveFlags) error {
 			return err
 		}
 		opts.Parents = parents
+		if opts.Scale, err = newScaleReader(log, restCfg); err != nil {
+			return err
+		}
 		if mgr, err = newManager(log, restCfg, f.cluster); err != nil {
 			return err
 		}

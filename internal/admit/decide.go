@@ -106,6 +106,9 @@ func (e *Engine) decide(ctx context.Context, st *State, req *admissionv1.Admissi
 }
 
 func (e *Engine) decideRules(ctx context.Context, st *State, req *admissionv1.AdmissionRequest, mutate bool) (*Decision, error) {
+	if mutate && input.IsScale(req) {
+		return mutateScale(req), nil
+	}
 	in, err := st.Builder.Build(ctx, req)
 	if err != nil {
 		return nil, &BadInputError{err}
@@ -141,6 +144,10 @@ func (e *Engine) decideRules(ctx context.Context, st *State, req *admissionv1.Ad
 		v := Verdict{Policy: r.Policy, Mode: cfg.ModeFor(r.Policy), Result: r}
 		e.apply(cfg, d, &v)
 		d.Verdicts = append(d.Verdicts, v)
+	}
+	e.applyInputErrors(cfg, st.Policies, d, mutate)
+	if !mutate {
+		scaleDriftNote(d)
 	}
 	d.Allowed = len(d.Denials) == 0
 	return d, nil

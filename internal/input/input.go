@@ -51,6 +51,7 @@ type Builder struct {
 	parents      ParentLookup
 	baseline     BaselineLookup
 	managed      *managedCache
+	scale        ScaleReader // parents of scale requests (scale.go)
 }
 
 // WithBaseline adds the permission-baseline index to RBAC requests' input.
@@ -138,7 +139,11 @@ type Input struct {
 	HandEdits []HandEdit
 	// Notes are enrichment problems worth telling (never fatal).
 	Notes []string
-	Doc   map[string]any
+	// InputErrors leave the request unjudgeable: answered per failurePolicy.
+	InputErrors []InputError
+	// Parent is the object a subresource request writes to (scale.go).
+	Parent *Parent
+	Doc    map[string]any
 }
 
 // Actor is who makes the request.
@@ -161,6 +166,9 @@ type Actor struct {
 // Build decodes the objects of req and enriches them. Errors mean the
 // review itself is unusable (e.g. an object is not JSON).
 func (b *Builder) Build(ctx context.Context, req *admissionv1.AdmissionRequest) (*Input, error) {
+	if IsScale(req) {
+		return b.buildScale(ctx, req)
+	}
 	in := &Input{Request: req}
 	var err error
 	var newMF, oldMF []byte
@@ -443,6 +451,9 @@ func (b *Builder) render(tmpl string, in *Input, ctrl *ownerRef) string {
 	if md, ok := obj["metadata"].(map[string]any); ok && name == "" {
 		name, _ = md["name"].(string)
 	}
+	if in.Parent != nil { // a subresource: the object it writes to
+		kind, name = in.Parent.Kind, in.Parent.Name
+	}
 	r := strings.NewReplacer("{namespace}", in.Request.Namespace, "{name}", name, "{kind}", kind,
 		"{ownerName}", ownerName, "{ownerKind}", ownerKind)
 	return r.Replace(tmpl)
@@ -499,6 +510,9 @@ func (b *Builder) doc(ctx context.Context, in *Input, ctrl *ownerRef) map[string
 	}
 	if in.OldObject != nil {
 		doc["oldObject"] = in.OldObject
+	}
+	if in.Parent != nil {
+		doc["parent"] = in.Parent.doc()
 	}
 	if in.ObjectOwner != "" {
 		doc["objectOwner"] = map[string]any{"name": in.ObjectOwner, "via": in.ObjectVia}

@@ -32,6 +32,7 @@ type Metrics struct {
 	AuditObjects      *prometheus.GaugeVec
 	PermissionMissing *prometheus.GaugeVec
 	PermissionChecks  *prometheus.CounterVec
+	InputErrors       *prometheus.CounterVec
 }
 
 // LatencyBuckets resolve below one millisecond, where most reviews land.
@@ -127,6 +128,11 @@ func New(reg prometheus.Registerer) *Metrics {
 		Name: "driftguard_permission_checks_total",
 		Help: "SubjectAccessReviews of the permission baseline, by result (allowed, denied, error).",
 	}, []string{"result"})
+	m.InputErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "driftguard_input_errors_total",
+		Help: "Admission requests driftguard could not judge because something it needs could not be read, answered per failurePolicy, by webhook and reason (parent_unreadable: the object of a scale request).",
+	}, []string{"webhook", "reason"})
+	reg.MustRegister(m.InputErrors)
 	reg.MustRegister(m.PermissionMissing, m.PermissionChecks)
 	reg.MustRegister(m.DriftObjects, m.AuditRuns, m.AuditDuration, m.AuditLastRun, m.AuditObjects)
 	reg.MustRegister(m.Decisions, m.Requests, m.Latency, m.InFlight, m.BadRequests, m.LoadErrors, m.LoadSuccess,
