@@ -27,12 +27,14 @@ func (b *Builder) WithScaleReader(r ScaleReader) *Builder {
 	return &c
 }
 
-// scaleKinds are the kinds of the objects whose scale subresource the
-// webhook is registered for, by resource (group apps).
+// scaleKinds are the kinds of the built-in objects with a scale
+// subresource, by group/resource. The webhook rules register the apps/v1
+// ones; the core ReplicationController is legacy.
 var scaleKinds = map[string]string{
-	"deployments":  "Deployment",
-	"statefulsets": "StatefulSet",
-	"replicasets":  "ReplicaSet",
+	"apps/deployments":        "Deployment",
+	"apps/statefulsets":       "StatefulSet",
+	"apps/replicasets":        "ReplicaSet",
+	"/replicationcontrollers": "ReplicationController",
 }
 
 // Parent is the object a subresource request writes to. For a scale
@@ -78,9 +80,9 @@ func IsScale(req *admissionv1.AdmissionRequest) bool {
 
 func scaleParent(req *admissionv1.AdmissionRequest) *Parent {
 	r := req.Resource
-	kind := scaleKinds[r.Resource]
-	if r.Group != "apps" || kind == "" {
-		kind = r.Resource // another API's scale subresource: named by its resource
+	kind := scaleKinds[r.Group+"/"+r.Resource]
+	if kind == "" {
+		kind = r.Resource // a custom resource's scale subresource: named by its resource
 	}
 	apiVersion := r.Version
 	if r.Group != "" {
