@@ -27,14 +27,15 @@ func (b *Builder) WithScaleReader(r ScaleReader) *Builder {
 	return &c
 }
 
-// scaleKinds are the kinds of the built-in objects with a scale
-// subresource, by group/resource. The webhook rules register the apps/v1
-// ones; the core ReplicationController is legacy.
+// scaleKinds are the kinds whose scale requests driftguard judges, by
+// group/resource: the apps/v1 workloads the webhook rules register. A
+// review naming any other resource is never read from the cluster (a
+// caller of the webhook port must not make driftguard read, and tell about,
+// objects of its choosing): it gets a parent_unreadable input error.
 var scaleKinds = map[string]string{
-	"apps/deployments":        "Deployment",
-	"apps/statefulsets":       "StatefulSet",
-	"apps/replicasets":        "ReplicaSet",
-	"/replicationcontrollers": "ReplicationController",
+	"apps/deployments":  "Deployment",
+	"apps/statefulsets": "StatefulSet",
+	"apps/replicasets":  "ReplicaSet",
 }
 
 // Parent is the object a subresource request writes to. For a scale
@@ -82,7 +83,7 @@ func scaleParent(req *admissionv1.AdmissionRequest) *Parent {
 	r := req.Resource
 	kind := scaleKinds[r.Group+"/"+r.Resource]
 	if kind == "" {
-		kind = r.Resource // a custom resource's scale subresource: named by its resource
+		kind = r.Resource // not judged: named by its resource
 	}
 	apiVersion := r.Version
 	if r.Group != "" {
@@ -153,7 +154,9 @@ type scaleParentObject struct {
 // nothing did).
 func (b *Builder) readScaleParent(ctx context.Context, in *Input) (*scaleParentObject, *ownerRef, string) {
 	p := in.Parent
-	ref := p.Ref()
+	if scaleKinds[in.Request.Resource.Group+"/"+in.Request.Resource.Resource] == "" {
+		return nil, nil, "driftguard judges the scale subresource of apps Deployments, StatefulSets and ReplicaSets only"
+	}
 	if b.scale == nil {
 		return nil, nil, "there is no cluster connection to read it from (serve --cluster reads it; driftguard eval and serve without --cluster cannot)"
 	}
@@ -176,7 +179,7 @@ func (b *Builder) readScaleParent(ctx context.Context, in *Input) (*scaleParentO
 	// was deleted and created again since the API server read it
 	if old, _ := in.OldObject["metadata"].(map[string]any); old != nil {
 		if scaleUID, _ := old["uid"].(string); scaleUID != "" && uid != "" && scaleUID != uid {
-			return nil, nil, fmt.Sprintf("the cluster's %s has uid %s, the review's Scale names uid %s (the object was replaced)", ref, uid, scaleUID)
+			return nil, nil, "the object was replaced since the API server read it (its uid differs from the review's Scale)"
 		}
 	}
 	sets, err := parseManagedFields(mf, func(_, sub string) bool { return sub == "" || sub == "scale" })

@@ -246,3 +246,22 @@ func TestScaleBreakGlassDoesNotApply(t *testing.T) {
 		t.Errorf("break-glass %v reason %q on a Scale, whose annotations are never stored", in.Actor.BreakGlass, in.Actor.BreakGlassReason)
 	}
 }
+
+func TestScaleOfOtherResourcesIsNotRead(t *testing.T) {
+	r := &fakeScaleReader{objects: map[string]string{"tenant-a/api": `{"metadata":{"name":"api"}}`}}
+	for _, gvr := range []metav1.GroupVersionResource{
+		{Version: "v1", Resource: "secrets"},
+		{Version: "v1", Resource: "replicationcontrollers"},
+		{Group: "example.com", Version: "v1", Resource: "widgets"},
+	} {
+		req := scaleRequest(alice, gvr.Resource, "api", scaleJSON("api", "", 2, ""), scaleJSON("api", "", 3, ""))
+		req.Resource = gvr
+		in := buildScaleInput(t, r, req)
+		if len(in.InputErrors) != 1 || !strings.Contains(in.InputErrors[0].Msg, "judges the scale subresource of apps Deployments, StatefulSets and ReplicaSets only") {
+			t.Errorf("%v: input errors %v", gvr, in.InputErrors)
+		}
+	}
+	if r.reads != 0 {
+		t.Errorf("%d reads of resources nobody registered", r.reads)
+	}
+}
