@@ -38,7 +38,7 @@ func TestEvalCommand(t *testing.T) {
 			t.Fatalf("exit %d\n%s", r.code, r.stderr)
 		}
 		for _, w := range []string{
-			"review:    UPDATE autoscaling/v1 Scale tenant-a/api by alice (fieldManager kubectl-scale) (subresource scale)",
+			"review:    UPDATE autoscaling/v1 Scale tenant-a/api by alice (subresource scale)",
 			"answer:    denied",
 			"message:   driftguard: [input] this scale request changes spec.replicas of Deployment tenant-a/api, and driftguard cannot tell who owns it: there is no cluster connection",
 			"failurePolicy is deny",

@@ -55,9 +55,10 @@ func mutateScale(req *admissionv1.AdmissionRequest) *Decision {
 
 // scaleDriftNote tells, on a scale request whose hand edit is allowed (warn
 // mode), that no drift record can be kept: only spec.replicas of a Scale is
-// stored.
+// stored. The audit finds it in the parent's managedFields (manager
+// kubectl, subresource scale).
 func scaleDriftNote(d *Decision) {
 	if p := d.Input.Parent; p != nil && len(d.HandEdits) > 0 {
-		d.Warnings = append(d.Warnings, "driftguard: no drift record is kept for this hand edit: a scale request stores only spec.replicas on "+p.Ref())
+		d.Warnings = append(d.Warnings, "driftguard: no drift record is kept for this hand edit: a scale request stores only spec.replicas on "+p.Ref()+"; the drift audit reports the scale")
 	}
 }

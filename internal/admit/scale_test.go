@@ -54,7 +54,8 @@ func terraformDeployment(t *testing.T, withReplicas bool) []byte {
 }
 
 // scaleReview is kubectl scale deployment/api --replicas=3 as the API
-// server sends it; scaleMF, when set, is managedFields on both Scales.
+// server sends it to a validating webhook (no fieldManager, Scales without
+// managedFields); scaleMF, when set, is managedFields on both Scales.
 func scaleReview(t *testing.T, user, scaleMF string) []byte {
 	t.Helper()
 	mf := ""
@@ -77,7 +78,7 @@ func scaleReview(t *testing.T, user, scaleMF string) []byte {
 		"userInfo":{"username":"` + user + `","groups":["system:authenticated"]},
 		"object":` + scale("3") + `,"oldObject":` + scale("2") + `,
 		"dryRun":false,
-		"options":{"apiVersion":"meta.k8s.io/v1","kind":"UpdateOptions","fieldManager":"kubectl-scale"}}}`)
+		"options":{"apiVersion":"meta.k8s.io/v1","kind":"UpdateOptions"}}}`)
 }
 
 func scaleEnv(t *testing.T, cfgYAML string, c *clusterOf) *env {

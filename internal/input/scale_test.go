@@ -265,3 +265,23 @@ func TestScaleOfOtherResourcesIsNotRead(t *testing.T) {
 		t.Errorf("%d reads of resources nobody registered", r.reads)
 	}
 }
+
+// A kubectl scale leaves manager kubectl, subresource scale, owning
+// spec.replicas on the Deployment: the drift audit reports it.
+func TestScaleByHandIsAHandEditForTheAudit(t *testing.T) {
+	tf := fixture(t, "deployment-terraform.json")
+	live := obj(t, edit(t, tf, func(m map[string]any) {
+		md := path(m, "metadata")
+		md["managedFields"] = append(md["managedFields"].([]any), map[string]any{
+			"manager": "kubectl", "operation": "Update", "apiVersion": "autoscaling/v1", "subresource": "scale",
+			"fieldsType": "FieldsV1", "fieldsV1": map[string]any{"f:spec": map[string]any{"f:replicas": map[string]any{}}},
+		})
+	}))
+	in, err := defaultBuilder(nil).BuildLive(context.Background(), metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in.HandEdits) != 1 || in.HandEdits[0].Manager != "kubectl" || strings.Join(in.HandEdits[0].Fields, ",") != "spec.replicas" {
+		t.Errorf("hand edits %+v, want kubectl: [spec.replicas]", in.HandEdits)
+	}
+}

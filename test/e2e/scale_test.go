@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -28,14 +29,17 @@ type seenScale struct {
 	objectMF, oldObjectMF      string // managedFields of the Scales, as JSON ("" when absent)
 	objectKeys, oldObjectKeys  []string
 	objectMetaKeys, oldMetaKey []string
+	options                    string
 }
 
 // TestScaleReviewContents records what kube-apiserver sends validating and
-// mutating webhooks for `kubectl scale` (docs/policy-input.md says it):
-// an autoscaling/v1 Scale whose managedFields are the parent's entries
-// that own spec.replicas, converted to the Scale's paths. driftguard
-// ignores them (anyone reaching the webhook port could forge them) and
-// reads the parent instead; this test pins what the API server sends.
+// mutating webhooks for `kubectl scale` and pins it (docs/policy-input.md
+// says it): both get autoscaling/v1 Scales; the mutating webhook's carry
+// managedFields (oldObject: the parent's entries that own spec.replicas,
+// converted to the Scale; object: the scaling manager's new scale entry),
+// the validating webhook's carry none. driftguard uses neither (a review's
+// managedFields could be forged by anyone reaching the webhook port) and
+// reads the parent instead.
 func TestScaleReviewContents(t *testing.T) {
 	const probeNS = "scale-probe"
 	mustSucceed(t, s.kubectl("create", "namespace", probeNS))
@@ -56,6 +60,7 @@ func TestScaleReviewContents(t *testing.T) {
 			ss := seenScale{webhook: webhook, kind: req.Kind.Group + "/" + req.Kind.Version + " " + req.Kind.Kind, subResource: req.SubResource}
 			ss.objectMF, ss.objectKeys, ss.objectMetaKeys = managedFieldsOf(req.Object.Raw)
 			ss.oldObjectMF, ss.oldObjectKeys, ss.oldMetaKey = managedFieldsOf(req.OldObject.Raw)
+			ss.options = string(req.Options.Raw)
 			mu.Lock()
 			seen = append(seen, ss)
 			mu.Unlock()
@@ -127,15 +132,27 @@ func TestScaleReviewContents(t *testing.T) {
 		if !ok {
 			t.Fatalf("the %s webhook was never called for a scale (got %d reviews)", webhook, len(seen))
 		}
-		t.Logf("%s webhook: kind %s subResource %q; object keys %v metadata %v managedFields %s; oldObject keys %v metadata %v managedFields %s",
-			webhook, ss.kind, ss.subResource, ss.objectKeys, ss.objectMetaKeys, ss.objectMF, ss.oldObjectKeys, ss.oldMetaKey, ss.oldObjectMF)
+		t.Logf("%s webhook: kind %s subResource %q options %s; object keys %v metadata %v managedFields %s; oldObject keys %v metadata %v managedFields %s",
+			webhook, ss.kind, ss.subResource, ss.options, ss.objectKeys, ss.objectMetaKeys, ss.objectMF, ss.oldObjectKeys, ss.oldMetaKey, ss.oldObjectMF)
 		if ss.kind != "autoscaling/v1 Scale" || ss.subResource != "scale" {
 			t.Errorf("%s webhook: kind %s subResource %q, want an autoscaling/v1 Scale of subresource scale", webhook, ss.kind, ss.subResource)
 		}
-		// the parent's owner of spec.replicas (Terraform), converted to the Scale
-		if !strings.Contains(ss.oldObjectMF, `"manager":"Terraform"`) || !strings.Contains(ss.oldObjectMF, `"f:replicas"`) {
-			t.Errorf("%s webhook: oldObject managedFields %s, want Terraform's entry owning spec.replicas", webhook, ss.oldObjectMF)
+		if want := []string{"apiVersion", "kind", "metadata", "spec", "status"}; !slices.Equal(ss.objectKeys, want) || !slices.Equal(ss.oldObjectKeys, want) {
+			t.Errorf("%s webhook: Scale keys %v / %v, want %v", webhook, ss.objectKeys, ss.oldObjectKeys, want)
 		}
+	}
+	mut, val := byHook["mutate"], byHook["validate"]
+	// mutating: the parent's owner of spec.replicas (Terraform) converted to
+	// the Scale, and the scaling manager's new entry of subresource scale
+	if !strings.Contains(mut.oldObjectMF, `"manager":"Terraform"`) || !strings.Contains(mut.oldObjectMF, `"f:replicas"`) {
+		t.Errorf("mutate webhook: oldObject managedFields %s, want Terraform's entry owning spec.replicas", mut.oldObjectMF)
+	}
+	if !strings.Contains(mut.objectMF, `"subresource":"scale"`) || !strings.Contains(mut.objectMF, `"f:replicas"`) {
+		t.Errorf("mutate webhook: object managedFields %s, want the scaling manager's scale entry", mut.objectMF)
+	}
+	// validating: no managedFields at all
+	if val.objectMF != "" || val.oldObjectMF != "" || slices.Contains(val.objectMetaKeys, "managedFields") || slices.Contains(val.oldMetaKey, "managedFields") {
+		t.Errorf("validate webhook: Scale managedFields %q / %q, want none", val.objectMF, val.oldObjectMF)
 	}
 }
 
