@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 )
 
 // ScaleReader reads the object a scale subresource request writes to
@@ -198,17 +200,21 @@ func (b *Builder) readScaleParent(ctx context.Context, in *Input) (*scaleParentO
 	return po, controllerRef(obj), ""
 }
 
+var scaleReplicas = fieldpath.MakePathOrDie("spec", "replicas")
+
 // attributeScale finds who owns a change of a Scale. Only spec.replicas
 // reaches the parent (the API server ignores the rest of a Scale), and it
 // is the parent's spec.replicas: declared owners' managers first, then
 // every other manager, then the parent's declared owner (owner annotation
 // or a controlling owner of a declared kind).
 func (b *Builder) attributeScale(in *Input, c *Change, p *scaleParentObject) {
-	if c.Path != "spec.replicas" {
+	// a Scale's spec is replicas only: any change of it (spec.replicas, or
+	// spec itself in a malformed review) is one of the parent's spec.replicas
+	if c.Path != "spec" && !strings.HasPrefix(c.Path, "spec.") {
 		return
 	}
 	for _, m := range p.declared {
-		if Owns(m.Set, c.fp) {
+		if Owns(m.Set, scaleReplicas) {
 			c.Managers = append(c.Managers, m.Manager)
 			if c.Owner == "" {
 				c.Owner, c.Via = b.managerOwner[m.Manager], "managedFields"
@@ -217,7 +223,7 @@ func (b *Builder) attributeScale(in *Input, c *Change, p *scaleParentObject) {
 	}
 	if c.Owner == "" {
 		for _, m := range p.others {
-			if Owns(m.Set, c.fp) {
+			if Owns(m.Set, scaleReplicas) {
 				c.Managers = append(c.Managers, m.Manager)
 			}
 		}

@@ -285,3 +285,22 @@ func TestScaleByHandIsAHandEditForTheAudit(t *testing.T) {
 		t.Errorf("hand edits %+v, want kubectl: [spec.replicas]", in.HandEdits)
 	}
 }
+
+// A review whose new Scale has no spec at all (or a spec that is not an
+// object) still changes the parent's spec.replicas.
+func TestScaleMalformedSpecIsStillReplicas(t *testing.T) {
+	tf := fixture(t, "deployment-terraform.json")
+	r := &fakeScaleReader{objects: map[string]string{"tenant-a/api": tf}}
+	old := scaleJSON("api", tfDeploymentUID, 2, "")
+	for _, spec := range []string{`null`, `"x"`, `[]`} {
+		obj := strings.Replace(scaleJSON("api", tfDeploymentUID, 3, ""), `"spec":{"replicas":3}`, `"spec":`+spec, 1)
+		in := buildScaleInput(t, r, scaleRequest(alice, "deployments", "api", old, obj))
+		owned := false
+		for _, c := range in.Changes {
+			owned = owned || c.Owner == "terraform"
+		}
+		if !owned {
+			t.Errorf("spec %s: changes %+v, want one owned by terraform", spec, in.Changes)
+		}
+	}
+}
