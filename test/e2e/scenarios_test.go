@@ -365,7 +365,7 @@ spec:
 		expectNoDrift(t, "deployment/api", ns)
 	})
 
-	t.Run("7c: alice kubectl scale of Terraform-owned replicas: denied; the Terraform identity's: allowed", func(t *testing.T) {
+	t.Run("scale subresource: alice kubectl scale of Terraform-owned replicas: denied; the Terraform identity's: allowed", func(t *testing.T) {
 		// Terraform's apply wrote spec.replicas: 2 of Deployment api
 		deny := decisions(t, "owned_fields", "deny", "false")
 		r := k(asAlice, "scale", "deployment/api", "--replicas=3", "-n", ns)
