@@ -40,6 +40,24 @@ warn contains {"field": c.path, "owner": owner_ref, "msg": msg} if {
 	])
 }
 
+# A scale of a ReplicaSet that a Deployment controls: the Deployment
+# controller sets its replicas back (input.parent: the object a scale
+# request writes to, read from the cluster).
+warn contains {"field": c.path, "owner": owner_ref, "msg": msg} if {
+	input.parent.kind == "ReplicaSet"
+	ref := input.owner.reference
+	ref.kind == "Deployment"
+	rec := input.owner.reconciler
+	rec.reconciles == true
+	hand_edit
+	some c in input.changes
+	c.path == "spec.replicas"
+	owner_ref := sprintf("%s/%s", [ref.kind, ref.name])
+	msg := sprintf("%s of %s will be reverted: its controlling owner is %s, reconciled by %s. Scale Deployment %s/%s instead.", [
+		c.path, lib.object_ref, owner_ref, rec.name, input.request.namespace, ref.name,
+	])
+}
+
 # Flux: a Kustomization that applies the object reverts it unless
 # reconciliation is disabled on the object.
 warn contains {"field": c.path, "owner": owner_ref, "msg": msg} if {

@@ -15,6 +15,7 @@ import (
 	"github.com/driftguard/driftguard/internal/audit"
 	"github.com/driftguard/driftguard/internal/baseline"
 	"github.com/driftguard/driftguard/internal/config"
+	"github.com/driftguard/driftguard/internal/input"
 	"github.com/driftguard/driftguard/internal/metrics"
 	"github.com/driftguard/driftguard/internal/owners"
 )
@@ -38,6 +39,17 @@ func restConfig() (*rest.Config, error) {
 func newClusterParents(ctx context.Context, log logr.Logger, cfg *rest.Config) (*owners.ClusterLookup, error) {
 	log.Info("looking up controlling owners in the cluster", "host", cfg.Host)
 	return owners.NewClusterLookup(ctx, cfg)
+}
+
+// newScaleReader reads the parents of scale requests live (uncached):
+// their managedFields say who owns spec.replicas.
+func newScaleReader(log logr.Logger, cfg *rest.Config) (input.ScaleReader, error) {
+	r, err := owners.NewLiveReader(cfg)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("reading the parents of scale requests from the cluster", "timeout", r.Timeout)
+	return r, nil
 }
 
 // newManager makes the controller-runtime manager that runs the drift

@@ -32,6 +32,25 @@ func TestEvalCommand(t *testing.T) {
 		}
 	})
 
+	t.Run("a scale request without a cluster: denied per failurePolicy, naming the Deployment", func(t *testing.T) {
+		r := runCLI(t, bin, "", "eval", "-f", filepath.Join("test", "fixtures", "reviews", "scale-alice.json"), "--show-input")
+		if r.code != 0 {
+			t.Fatalf("exit %d\n%s", r.code, r.stderr)
+		}
+		for _, w := range []string{
+			"review:    UPDATE autoscaling/v1 Scale tenant-a/api by alice (subresource scale)",
+			"answer:    denied",
+			"message:   driftguard: UPDATE of deployments/scale tenant-a/api was not reviewed: this scale request changes spec.replicas of Deployment tenant-a/api, and driftguard cannot tell who owns it: there is no cluster connection",
+			"failurePolicy is deny",
+			`"kind": "Deployment"`,
+			`"read": false`,
+		} {
+			if !strings.Contains(r.stdout, w) {
+				t.Errorf("output lacks %q:\n%s", w, r.stdout)
+			}
+		}
+	})
+
 	t.Run("stdin, json and the input", func(t *testing.T) {
 		b, err := os.ReadFile(filepath.Join(repoDir(), review))
 		if err != nil {

@@ -81,7 +81,7 @@ func runServe(args []string) int {
 	fs.StringVar(&f.healthAddr, "health-addr", ":8081", "/healthz and /readyz listen address")
 	fs.DurationVar(&f.reload, "reload-interval", 2*time.Second, "how often config and policy files are checked for changes")
 	fs.BoolVar(&f.http2, "enable-http2", false, "serve HTTP/2 (off by default: the API server speaks HTTP/1.1 to webhooks)")
-	fs.BoolVar(&f.kubeconfig, "cluster", false, "look up controlling owners in the cluster (in-cluster config or KUBECONFIG)")
+	fs.BoolVar(&f.kubeconfig, "cluster", false, "look up controlling owners and the workloads of scale requests in the cluster (in-cluster config or KUBECONFIG)")
 	fs.DurationVar(&f.shutdownWait, "shutdown-delay", 0, "keep serving this long after SIGTERM before draining (lets endpoints update)")
 	fs.BoolVar(&f.rotation.enabled, "cert-rotation", false, "with --cluster: self-managed certificates (a CA and serving certificate in --cert-secret, rotated, CA injected into the webhook configurations)")
 	fs.StringVar(&f.rotation.secret, "cert-secret", "driftguard-cert", "with --cert-rotation: the Secret ([namespace/]name) that holds the certificates and is mounted at --cert-dir")
@@ -162,6 +162,9 @@ func serve(log logr.Logger, f serveFlags) error {
 			return err
 		}
 		opts.Parents = parents
+		if opts.Scale, err = newScaleReader(log, restCfg); err != nil {
+			return err
+		}
 		if mgr, err = newManager(log, restCfg, f.cluster); err != nil {
 			return err
 		}

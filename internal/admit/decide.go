@@ -112,6 +112,9 @@ func (e *Engine) decide(ctx context.Context, st *State, req *admissionv1.Admissi
 }
 
 func (e *Engine) decideRules(ctx context.Context, st *State, req *admissionv1.AdmissionRequest, mutate bool) (*Decision, error) {
+	if mutate && input.IsScale(req) {
+		return mutateScale(req), nil
+	}
 	in, err := st.Builder.Build(ctx, req)
 	if err != nil {
 		if reason, ok := unreviewedReason(err); ok {
@@ -157,6 +160,9 @@ func (e *Engine) decideRules(ctx context.Context, st *State, req *admissionv1.Ad
 		v := Verdict{Policy: r.Policy, Mode: cfg.ModeFor(r.Policy), Result: r}
 		e.apply(cfg, d, &v)
 		d.Verdicts = append(d.Verdicts, v)
+	}
+	if !mutate {
+		scaleDriftNote(d)
 	}
 	d.Allowed = len(d.Denials) == 0
 	if !d.Allowed && slices.ContainsFunc(d.Verdicts, func(v Verdict) bool { return v.Decision == "deny" }) {

@@ -116,30 +116,42 @@ func (e *Engine) countUnreviewed(webhook, reason string) {
 }
 
 // unjudged folds into d why its request was not reviewed (detail), per
-// failurePolicy: a denial when it is deny and a policy that matches the
-// kind and operation is in enforce mode (policies in warn and dryrun mode
-// never deny, so neither does what they could not judge), else a warning.
+// failurePolicy and the modes of the policies that match the kind and
+// operation: a denial when failurePolicy is deny and one of them is in
+// enforce mode, a warning when it is allow, or when none is enforced but
+// one is in warn mode (a warn-mode policy never denies, so neither does
+// what it could not judge); nothing when all are in dryrun mode or none
+// matches (a dry run never changes an answer; the metric counts it).
 func unjudged(st *State, d *Decision, detail string) {
 	req := d.Input.Request
 	cfg := st.Config
-	enforced := false
+	enforced, warned := false, false
 	for _, p := range st.Policies.Matching(req.Kind.Kind, string(req.Operation)) {
-		if cfg.ModeFor(p.Name) == config.ModeEnforce {
+		switch cfg.ModeFor(p.Name) {
+		case config.ModeEnforce:
 			enforced = true
-			break
+		case config.ModeWarn:
+			warned = true
 		}
 	}
+	if !enforced && !warned {
+		return
+	}
 	obj := req.Kind.Kind
+	if req.SubResource != "" {
+		obj = req.Resource.Resource + "/" + req.SubResource // deployments/scale, not Scale
+	}
 	if req.Name != "" {
-		obj += " " + req.Name
+		name := req.Name
 		if req.Namespace != "" {
-			obj = req.Kind.Kind + " " + req.Namespace + "/" + req.Name
+			name = req.Namespace + "/" + req.Name
 		}
+		obj += " " + name
 	}
 	msg := fmt.Sprintf("%s of %s was not reviewed: %s", req.Operation, obj, detail)
 	switch {
 	case !enforced:
-		d.Warnings = append(d.Warnings, msg+"; allowed because no policy that reviews it is in enforce mode")
+		d.Warnings = append(d.Warnings, msg+"; allowed because no policy that reviews it is in enforce mode (warn mode)")
 	case cfg.FailurePolicy == "deny":
 		d.Denials = append(d.Denials, msg+"; failurePolicy is deny")
 	default:

@@ -55,6 +55,7 @@ type Builder struct {
 	managed      *managedCache
 	admins       *admins
 	now          func() time.Time
+	scale        ScaleReader // parents of scale requests (scale.go)
 }
 
 // WithClock sets the clock break-glass expiries are checked against (tests).
@@ -159,6 +160,8 @@ type Input struct {
 	// (e.g. the old object's managedFields cannot be parsed): the answer
 	// follows failurePolicy.
 	Errors []InputError
+	// Parent is the object a subresource request writes to (scale.go).
+	Parent *Parent
 	Doc    map[string]any
 }
 
@@ -172,6 +175,10 @@ type InputError struct {
 // Reasons of InputError.
 const (
 	ReasonManagedFields = "managed_fields"
+	// ReasonParentUnreadable: the object a subresource request writes to
+	// (the Deployment of deployments/scale) could not be read from the
+	// cluster, so the ownership of the fields it changes is unknown.
+	ReasonParentUnreadable = "parent_unreadable"
 )
 
 func truncate(s string, n int) string {
@@ -205,6 +212,9 @@ type Actor struct {
 // Build decodes the objects of req and enriches them. Errors mean the
 // review itself is unusable (e.g. an object is not JSON).
 func (b *Builder) Build(ctx context.Context, req *admissionv1.AdmissionRequest) (*Input, error) {
+	if IsScale(req) {
+		return b.buildScale(ctx, req)
+	}
 	in := &Input{Request: req}
 	var err error
 	var newMF, oldMF []byte
@@ -490,6 +500,9 @@ func (b *Builder) render(tmpl string, in *Input, ctrl *ownerRef) string {
 	if md, ok := obj["metadata"].(map[string]any); ok && name == "" {
 		name, _ = md["name"].(string)
 	}
+	if in.Parent != nil { // a subresource: the object it writes to
+		kind, name = in.Parent.Kind, in.Parent.Name
+	}
 	r := strings.NewReplacer("{namespace}", in.Request.Namespace, "{name}", name, "{kind}", kind,
 		"{ownerName}", ownerName, "{ownerKind}", ownerKind)
 	return r.Replace(tmpl)
@@ -550,6 +563,9 @@ func (b *Builder) doc(ctx context.Context, in *Input, ctrl *ownerRef) map[string
 	}
 	if req.Kind.Group == "" && adminKinds[req.Kind.Kind] {
 		doc["admins"] = b.admins.doc
+	}
+	if in.Parent != nil {
+		doc["parent"] = in.Parent.doc()
 	}
 	if in.ObjectOwner != "" {
 		doc["objectOwner"] = map[string]any{"name": in.ObjectOwner, "via": in.ObjectVia}

@@ -84,11 +84,13 @@ func (b *Builder) exemptNamespace(ns string) string {
 	return ""
 }
 
-// handEdits lists the fields that hand-edit managers own.
+// handEdits lists the fields that hand-edit managers own, through the
+// main resource or the scale subresource (kubectl scale records manager
+// kubectl, subresource scale, owning spec.replicas).
 func (b *Builder) handEdits(mfRaw []byte) ([]HandEdit, error) {
 	sets, err := parseManagedFields(mfRaw, func(manager, sub string) bool {
 		isHandEdit, _ := lookupManager(b.handEditMgr, manager)
-		return isHandEdit && sub == ""
+		return isHandEdit && (sub == "" || sub == "scale")
 	})
 	var out []HandEdit
 	for _, s := range sets {

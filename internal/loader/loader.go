@@ -37,6 +37,9 @@ type Options struct {
 	Parents input.ParentLookup
 	// Baseline tells which baseline needs depend on RBAC objects (nil: none).
 	Baseline input.BaselineLookup
+	// Scale reads the parents of scale requests (nil: none, so they are
+	// answered per failurePolicy).
+	Scale input.ScaleReader
 }
 
 // Sources returns the Rego sources: bundled first, then the directories.
@@ -91,6 +94,9 @@ func Load(ctx context.Context, o Options) (*admit.State, error) {
 	b := input.NewBuilder(cfg, o.Parents)
 	if o.Baseline != nil {
 		b.WithBaseline(o.Baseline)
+	}
+	if o.Scale != nil {
+		b = b.WithScaleReader(o.Scale)
 	}
 	return &admit.State{Config: cfg, Builder: b, Policies: set}, nil
 }

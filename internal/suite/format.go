@@ -68,6 +68,12 @@ type CaseSpec struct {
 	ObjectName *string `json:"objectName"`
 	DryRun     *bool   `json:"dryRun"`
 	UID        string  `json:"uid"`
+	// ScaleParent is, for a scale subresource request, the Deployment
+	// (StatefulSet, ReplicaSet) as the cluster stores it, managedFields
+	// included: what serve --cluster reads (a file path or inline).
+	ScaleParent json.RawMessage `json:"scaleParent"`
+	// ScaleParentPatch is an RFC 6902 patch applied to ScaleParent.
+	ScaleParentPatch json.RawMessage `json:"scaleParentPatch"`
 
 	// Config and ConfigOverrides replace / extend the suite's for this case.
 	Config          json.RawMessage `json:"config"`

@@ -429,6 +429,9 @@ func (r *Runner) prepare(ctx context.Context, spec *FileSpec, cs *CaseSpec, dir 
 	if c.state, err = r.state(ctx, cfgPath, dirs); err != nil {
 		return nil, err
 	}
+	if err := r.withScaleParent(c, cs, dir); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 

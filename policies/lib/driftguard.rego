@@ -17,12 +17,26 @@ annotations := object.get(input.oldObject.metadata, "annotations", {}) if not in
 # "Kind namespace/name" for messages.
 # (for a Namespace the API server sets request.namespace to its own name)
 object_ref := sprintf("%s %s/%s", [kind, input.request.namespace, input.request.name]) if {
+	not input.parent
 	input.request.namespace != ""
 	kind != "Namespace"
 }
 
 object_ref := sprintf("%s %s", [kind, input.request.name]) if {
+	not input.parent
 	not namespaced_ref
+}
+
+# A subresource request (deployments/scale) names the object it writes to:
+# "Deployment tenant-a/api (scale subresource)".
+object_ref := sprintf("%s %s/%s (%s subresource)", [p.kind, p.namespace, p.name, p.subResource]) if {
+	p := input.parent
+	p.namespace != ""
+}
+
+object_ref := sprintf("%s %s (%s subresource)", [p.kind, p.name, p.subResource]) if {
+	p := input.parent
+	p.namespace == ""
 }
 
 namespaced_ref if {

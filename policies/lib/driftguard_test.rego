@@ -60,3 +60,12 @@ test_externalsecret_ref if {
 	not lib.externalsecret_ref with input as fx.tf_image_update
 	not lib.externalsecret_ref with input as object.union(fx.es_secret_update, {"owner": {"reference": {"apiVersion": "example.com/v1"}}})
 }
+
+# A subresource request names the object it writes to, not the Scale.
+test_object_ref_scale_subresource if {
+	scale := {
+		"request": fx.request("autoscaling", "Scale", "deployments", "tenant-a", "api", "UPDATE"),
+		"parent": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "tenant-a", "name": "api", "subResource": "scale"},
+	}
+	lib.object_ref == "Deployment tenant-a/api (scale subresource)" with input as scale
+}

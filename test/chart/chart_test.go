@@ -586,6 +586,9 @@ func TestDefaults(t *testing.T) {
 	})
 }
 
+// scaleResources are the subresources the webhook rules add to "*".
+var scaleResources = []string{"deployments/scale", "statefulsets/scale", "replicasets/scale"}
+
 // checkWebhooks asserts the two-entries-per-configuration layout.
 func checkWebhooks(t *testing.T, r rendered, fullname, tenantKey, tenantValue string) {
 	t.Helper()
@@ -628,15 +631,26 @@ func checkWebhooks(t *testing.T, r rendered, fullname, tenantKey, tenantValue st
 			if !excluded {
 				t.Errorf("%s does not exclude kube-system and %s: %v", name, namespace, get(w, "namespaceSelector"))
 			}
+			// main resources with CREATE, UPDATE, DELETE; the scale
+			// subresources of the three apps/v1 workloads with UPDATE; no
+			// other subresource
+			scale := 0
 			for _, rule := range list(w, "rules") {
+				res := strs(rule, "resources")
+				if slices.ContainsFunc(res, func(r string) bool { return strings.Contains(r, "/") }) {
+					if !slices.Equal(res, scaleResources) || !slices.Equal(strs(rule, "apiGroups"), []string{"apps"}) ||
+						!slices.Equal(strs(rule, "apiVersions"), []string{"v1"}) || !slices.Equal(strs(rule, "operations"), []string{"UPDATE"}) {
+						t.Errorf("%s subresource rule %v, want apps/v1 %v UPDATE", name, rule, scaleResources)
+					}
+					scale++
+					continue
+				}
 				if ops := strs(rule, "operations"); !slices.Equal(ops, []string{"CREATE", "UPDATE", "DELETE"}) {
 					t.Errorf("%s rule operations = %v", name, ops)
 				}
-				for _, res := range strs(rule, "resources") {
-					if strings.Contains(res, "/") {
-						t.Errorf("%s rule selects subresource %s", name, res)
-					}
-				}
+			}
+			if scale != 1 {
+				t.Errorf("%s has %d scale-subresource rules, want 1 (kubectl scale must be reviewed)", name, scale)
 			}
 		}
 		tenant, other := byPolicy["Fail"], byPolicy["Ignore"]
@@ -664,8 +678,14 @@ func checkWebhooks(t *testing.T, r rendered, fullname, tenantKey, tenantValue st
 				t.Errorf("%s Fail entry rule %v matches cluster-scoped objects", kind, rule)
 			}
 		}
-		if rs := list(other, "rules"); len(rs) != 1 || str(rs[0], "scope") != "*" || !slices.Equal(strs(rs[0], "resources"), []string{"*"}) {
-			t.Errorf("%s Ignore entry rules = %v, want all main resources, scope *", kind, rs)
+		if rs := list(other, "rules"); len(rs) != 2 || str(rs[0], "scope") != "*" || !slices.Equal(strs(rs[0], "resources"), []string{"*"}) ||
+			str(rs[1], "scope") != "*" || !slices.Equal(strs(rs[1], "resources"), scaleResources) {
+			t.Errorf("%s Ignore entry rules = %v, want all main resources and the scale subresources, scope *", kind, rs)
+		}
+		if rs := list(tenant, "rules"); !slices.ContainsFunc(rs, func(r any) bool {
+			return str(r, "scope") == "Namespaced" && slices.Equal(strs(r, "resources"), scaleResources)
+		}) {
+			t.Errorf("%s Fail entry rules = %v, want the scale subresources, scope Namespaced", kind, rs)
 		}
 	}
 }

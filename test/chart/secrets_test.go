@@ -4,20 +4,9 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-
-	"sigs.k8s.io/yaml"
 )
 
 // renderedConfig is the driftguard config the chart mounts.
-func renderedConfig(t *testing.T, r rendered) obj {
-	t.Helper()
-	var cfg obj
-	if err := yaml.Unmarshal([]byte(getLabelish(r.named(t, "ConfigMap", release+"-driftguard-config"), "data", "config.yaml")), &cfg); err != nil {
-		t.Fatal(err)
-	}
-	return cfg
-}
-
 // secretAuditKinds counts core Secret entries of the config's audit.kinds.
 func secretAuditKinds(cfg obj) (n int, metadataOnly bool) {
 	for _, k := range list(cfg, "audit.kinds") {
@@ -51,7 +40,7 @@ func TestSecretAuditIsOptIn(t *testing.T) {
 		if v := clusterSecretVerbs(r); len(v) > 0 {
 			t.Errorf("render %v: a ClusterRole grants %v on secrets; the default install must not read Secrets cluster-wide", args, v)
 		}
-		if n, _ := secretAuditKinds(renderedConfig(t, r)); n != 0 {
+		if n, _ := secretAuditKinds(renderedConfig(t, r, release+"-driftguard")); n != 0 {
 			t.Errorf("render %v: config.audit.kinds has %d Secret entries, want none by default", args, n)
 		}
 	}
@@ -60,11 +49,11 @@ func TestSecretAuditIsOptIn(t *testing.T) {
 	if v := clusterSecretVerbs(r); strings.Join(v, ",") != "get,list,watch" {
 		t.Errorf("audit.secrets.enabled: ClusterRole verbs on secrets = %v, want get,list,watch", v)
 	}
-	n, metaOnly := secretAuditKinds(renderedConfig(t, r))
+	n, metaOnly := secretAuditKinds(renderedConfig(t, r, release+"-driftguard"))
 	if n != 1 || !metaOnly {
 		t.Errorf("audit.secrets.enabled: config.audit.kinds has %d Secret entries (metadataOnly %v), want one metadataOnly", n, metaOnly)
 	}
-	cfg := renderedConfig(t, r)
+	cfg := renderedConfig(t, r, release+"-driftguard")
 	if len(list(cfg, "audit.kinds")) != 5 || len(list(cfg, "owners")) == 0 {
 		t.Errorf("audit.secrets.enabled dropped the default audit kinds or owners: %v", list(cfg, "audit.kinds"))
 	}
@@ -72,7 +61,7 @@ func TestSecretAuditIsOptIn(t *testing.T) {
 
 	// listed by hand as well: not twice
 	r = render(t, "--set", "audit.secrets.enabled=true", "--set-json", `config.audit.kinds=[{"version":"v1","kind":"Secret","metadataOnly":true}]`)
-	if n, _ := secretAuditKinds(renderedConfig(t, r)); n != 1 {
+	if n, _ := secretAuditKinds(renderedConfig(t, r, release+"-driftguard")); n != 1 {
 		t.Errorf("Secret listed in config.audit.kinds and audit.secrets.enabled: %d entries, want 1", n)
 	}
 

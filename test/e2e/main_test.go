@@ -396,6 +396,12 @@ func (s *suite) webhookConfigYAML() string {
     resources: ["*"]
     operations: [CREATE, UPDATE, DELETE]
     scope: "*"
+  # kubectl scale: the scale subresource (as the Helm chart's webhook.rules)
+  - apiGroups: [apps]
+    apiVersions: [v1]
+    resources: [deployments/scale, statefulsets/scale, replicasets/scale]
+    operations: [UPDATE]
+    scope: "*"
   matchConditions:
   # driftguard's own leader-election Lease renewals and events are noise
   # (the Helm chart skips them the same way)

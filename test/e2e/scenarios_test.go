@@ -340,16 +340,21 @@ spec:
 		expectNoDrift(t, "deployment/api", ns)
 	})
 
-	t.Run("7: alice kubectl scale and an unowned label: allowed", func(t *testing.T) {
-		deployReviews := watch(t, "driftguard_admission_requests_total", map[string]string{"webhook": "validate", "kind": "Deployment"})
-		r := k(asAlice, "scale", "deployment/api", "--replicas=3", "-n", ns)
+	t.Run("7: alice kubectl scale of replicas no declared owner manages, and an unowned label: allowed", func(t *testing.T) {
+		// Terraform's module for web leaves spec.replicas to people (no
+		// replicas in the manifest): nobody declared owns them
+		web := strings.Replace(terraformDeployment("web", imgV1), "  replicas: 2\n", "", 1)
+		mustSucceed(t, kIn(asTerraform, web, "apply", "--server-side", "--field-manager=Terraform", "--force-conflicts", "-f", "-"))
+		scaleReviews := watch(t, "driftguard_admission_requests_total", map[string]string{"webhook": "validate", "kind": "Scale", "answer": "allowed"})
+		r := k(asAlice, "scale", "deployment/web", "--replicas=3", "-n", ns)
 		expectAllowed(t, r)
 		expectNoWarning(t, r)
-		if got := get(t, "deployment/api", ns, "{.spec.replicas}"); got != "3" {
+		if got := get(t, "deployment/web", ns, "{.spec.replicas}"); got != "3" {
 			t.Errorf("replicas %q after scale, want 3", got)
 		}
-		// the scale subresource is outside the webhook rules
-		deployReviews.expectDelta(t, 0)
+		// the scale subresource is reviewed (an autoscaling/v1 Scale)
+		scaleReviews.expectDelta(t, 1)
+		expectNoDrift(t, "deployment/web", ns)
 
 		r = k(asAlice, "label", "deployment", "api", "team=x", "-n", ns)
 		expectAllowed(t, r)
@@ -358,6 +363,55 @@ spec:
 			t.Errorf("label team=%q, want x", got)
 		}
 		expectNoDrift(t, "deployment/api", ns)
+	})
+
+	t.Run("scale subresource: alice kubectl scale of Terraform-owned replicas: denied; the Terraform identity's: allowed", func(t *testing.T) {
+		// Terraform's apply wrote spec.replicas: 2 of Deployment api
+		deny := decisions(t, "owned_fields", "deny", "false")
+		r := k(asAlice, "scale", "deployment/api", "--replicas=3", "-n", ns)
+		expectDenied(t, r,
+			"[owned_fields] spec.replicas of Deployment tenant-a/api (scale subresource) is owned by Terraform",
+			`managedFields manager "Terraform"`, "alice is not Terraform's identity",
+			"Change it in the tenant's Terraform module for Deployment tenant-a/api")
+		deny.expectDelta(t, 1)
+		if got := get(t, "deployment/api", ns, "{.spec.replicas}"); got != "2" {
+			t.Errorf("replicas %q after a denied scale, want 2", got)
+		}
+		r = k(asTerraform, "scale", "deployment/api", "--replicas=3", "-n", ns, "--dry-run=server")
+		expectAllowed(t, r)
+		expectNoWarning(t, r)
+
+		// a StatefulSet the same way
+		mustSucceed(t, kIn(asTerraform, `apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: tenant-a}
+spec:
+  replicas: 1
+  serviceName: db
+  selector:
+    matchLabels: {app: db}
+  template:
+    metadata:
+      labels: {app: db}
+    spec:
+      containers:
+      - {name: db, image: postgres:16.3}
+`, "apply", "--server-side", "--field-manager=Terraform", "--force-conflicts", "-f", "-"))
+		r = k(asAlice, "scale", "statefulset/db", "--replicas=3", "-n", ns)
+		expectDenied(t, r, "[owned_fields] spec.replicas of StatefulSet tenant-a/db (scale subresource) is owned by Terraform",
+			"Change it in the tenant's Terraform module for StatefulSet tenant-a/db")
+		if got := get(t, "statefulset/db", ns, "{.spec.replicas}"); got != "1" {
+			t.Errorf("StatefulSet replicas %q after a denied scale, want 1", got)
+		}
+		r = k(asTerraform, "scale", "statefulset/db", "--replicas=3", "-n", ns, "--dry-run=server")
+		expectAllowed(t, r)
+
+		// a ReplicaSet a Deployment controls: nobody declared owns its
+		// replicas, but the Deployment controller sets them back
+		r = k(asAlice, "scale", "replicaset/"+rsName, "--replicas=3", "-n", ns, "--dry-run=server")
+		expectAllowed(t, r)
+		expectWarning(t, r, 1, "[revert_warning] spec.replicas of ReplicaSet tenant-a/"+rsName+" (scale subresource) will be reverted",
+			"its controlling owner is Deployment/api", "Scale Deployment tenant-a/api instead")
 	})
 
 	t.Run("7b: an exempt identity (system:kube-controller-manager) is not evaluated", func(t *testing.T) {
