@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -143,6 +140,7 @@ func serve(log logr.Logger, f serveFlags) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
+	sm := metrics.NewServing(reg)
 
 	opts := loader.Options{ConfigFile: f.config, PolicyDirs: f.policyDirs, NoBundled: f.noBundled}
 	var (
@@ -193,22 +191,30 @@ func serve(log logr.Logger, f serveFlags) error {
 		}
 	}
 
+	// the serving certificate: loaded now, or with --cert-rotation once the
+	// rotator has written it (below)
+	var servingCert *certs.Watcher
+	if certsReady == nil {
+		if servingCert, err = loadServingCert(log, m, sm, f.certDir); err != nil {
+			return fmt.Errorf("loading the serving certificate: %w", err)
+		}
+	}
 	tlsOpts := []func(*tls.Config){func(c *tls.Config) {
-		c.MinVersion = tls.VersionTLS12
+		modernTLS(c)
 		if !f.http2 {
 			c.NextProtos = []string{"http/1.1"}
 		}
 		if certGate != nil {
-			// certwatcher below (set once the certificates are mounted);
+			// the watcher below (set once the certificates are mounted);
 			// the gate holds a new certificate back until it is trusted
 			c.GetCertificate = certGate.GetCertificate
+		} else {
+			c.GetCertificate = servingCert.GetCertificate
 		}
 	}}
 	srv := webhook.NewServer(webhook.Options{Host: f.host, Port: f.port, CertDir: f.certDir, TLSOpts: tlsOpts})
 	srv.Register("/validate", admit.NewHTTPHandler("validate", &admit.Validator{Engine: engine}, engine, log))
 	srv.Register("/mutate", admit.NewHTTPHandler("mutate", &admit.Mutator{Engine: engine}, engine, log))
-
-	certExpiry(m, filepath.Join(f.certDir, certs.CertFile))
 
 	var draining sync.Once
 	drainCh := make(chan struct{})
@@ -257,27 +263,24 @@ func serve(log logr.Logger, f serveFlags) error {
 			log.Info("waiting for the rotated certificates in --cert-dir")
 			select {
 			case <-certsReady:
-				certExpiry(m, filepath.Join(f.certDir, certs.CertFile))
 			case <-srvCtx.Done():
 				errs <- nil
 				return
 			}
-			cw, err := certwatcher.New(filepath.Join(f.certDir, certs.CertFile), filepath.Join(f.certDir, certs.KeyFile))
+			cw, err := loadServingCert(log, m, sm, f.certDir)
 			if err != nil {
 				errs <- fmt.Errorf("loading the rotated certificate: %w", err)
 				return
 			}
-			go func() {
-				if err := cw.Start(srvCtx); err != nil {
-					errs <- fmt.Errorf("certificate watcher: %w", err)
-				}
-			}()
 			certGate.Source = cw.GetCertificate
+			go watchServedExpiry(srvCtx, m, certGate)
+			go func() { _ = cw.Start(srvCtx) }()
+		} else {
+			go func() { _ = servingCert.Start(srvCtx) }()
 		}
 		errs <- srv.Start(srvCtx)
 	}()
 	go rl.Run(ctx)
-	go watchCertExpiry(ctx, m, filepath.Join(f.certDir, certs.CertFile))
 
 	select {
 	case err := <-errs:
@@ -299,33 +302,4 @@ func serve(log logr.Logger, f serveFlags) error {
 	_ = healthSrv.Shutdown(sctx)
 	_ = metricsSrv.Shutdown(sctx)
 	return nil
-}
-
-func certExpiry(m *metrics.Metrics, path string) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return
-	}
-	c, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		return
-	}
-	m.CertExpiry.Set(float64(c.NotAfter.Unix()))
-}
-
-func watchCertExpiry(ctx context.Context, m *metrics.Metrics, path string) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			certExpiry(m, path)
-		}
-	}
 }

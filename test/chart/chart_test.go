@@ -825,13 +825,14 @@ func TestMonitoring(t *testing.T) {
 		}
 	}
 	want := map[string][]string{
-		"DriftguardDown":                    {"up{"},
-		"DriftguardWebhookErrors":           {`decision="error"`},
-		"DriftguardWebhookSlow":             {"histogram_quantile(0.99", "driftguard_admission_duration_seconds", "> 0.1"},
-		"DriftguardPolicyLoadFailed":        {"driftguard_policy_last_load_failed", "== 1"},
-		"DriftguardCertificateExpiringSoon": {"driftguard_certificate_expiry_timestamp_seconds", "7 * 24 * 3600"},
-		"DriftguardHandEditDenialsSpike":    {"driftguard_admission_decisions_total", `decision="deny"`},
-		"DriftguardBreakGlassUsed":          {`decision="break_glass"`},
+		"DriftguardDown":                     {"up{"},
+		"DriftguardWebhookErrors":            {`decision="error"`},
+		"DriftguardWebhookSlow":              {"histogram_quantile(0.99", "driftguard_admission_duration_seconds", "> 0.1"},
+		"DriftguardPolicyLoadFailed":         {"driftguard_policy_last_load_failed", "== 1"},
+		"DriftguardCertificateExpiringSoon":  {"driftguard_certificate_expiry_timestamp_seconds", "7 * 24 * 3600"},
+		"DriftguardCertificateReloadFailing": {"driftguard_certificate_reload_failing"},
+		"DriftguardHandEditDenialsSpike":     {"driftguard_admission_decisions_total", `decision="deny"`},
+		"DriftguardBreakGlassUsed":           {`decision="break_glass"`},
 	}
 	for name, subs := range want {
 		expr, ok := alerts[name]
