@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -22,7 +23,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/driftguard/driftguard/internal/admit"
 	"github.com/driftguard/driftguard/internal/baseline"
@@ -61,6 +61,7 @@ type serveFlags struct {
 	gcPercent    int
 	cluster      clusterFlags
 	rotation     rotationFlags
+	server       serverFlags
 }
 
 func runServe(args []string) int {
@@ -91,7 +92,13 @@ func runServe(args []string) int {
 	fs.BoolVar(&f.cluster.leaderElect, "leader-elect", false, "with --cluster: run the audit on the elected leader only (use with several replicas)")
 	fs.StringVar(&f.cluster.leaseNS, "leader-election-namespace", "", "namespace of the leader election Lease (default $POD_NAMESPACE)")
 	fs.StringVar(&f.cluster.leaseName, "leader-election-id", "driftguard-audit", "name of the leader election Lease (one per installation sharing a namespace)")
+	f.server.register(fs)
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	f.server.parsed(fs)
+	if err := f.server.check(); err != nil {
+		fmt.Fprintln(os.Stderr, "serve:", err)
 		return 2
 	}
 	log := zap.New(zap.UseDevMode(f.dev))
@@ -118,6 +125,9 @@ func serve(log logr.Logger, f serveFlags) error {
 		if f.healthAddr == ":8081" {
 			f.healthAddr = "127.0.0.1:8081"
 		}
+		if !f.server.metricsSecureSet {
+			f.server.metricsSecure = false
+		}
 		if f.certDir == "" {
 			// a fixed place, so the README's curl finds the CA and restarts reuse it
 			f.certDir = filepath.Join(os.TempDir(), "driftguard-dev-certs")
@@ -136,6 +146,9 @@ func serve(log logr.Logger, f serveFlags) error {
 	if f.rotation.enabled && !f.kubeconfig {
 		return errors.New("--cert-rotation needs --cluster")
 	}
+	if f.server.metricsSecure && !f.kubeconfig {
+		return errMetricsNeedCluster
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -144,16 +157,23 @@ func serve(log logr.Logger, f serveFlags) error {
 
 	opts := loader.Options{ConfigFile: f.config, PolicyDirs: f.policyDirs, NoBundled: f.noBundled}
 	var (
-		mgr        ctrl.Manager
-		keeper     *baseline.Keeper
-		engine     *admit.Engine
-		certsReady chan struct{}
-		certGate   *certs.Gate
+		mgr            ctrl.Manager
+		keeper         *baseline.Keeper
+		engine         *admit.Engine
+		certsReady     chan struct{}
+		certGate       *certs.Gate
+		metricsH       http.Handler                  = promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: reg})
+		metricsTLSCert atomic.Pointer[certs.Watcher] // the HTTPS metrics server's certificate
 	)
 	if f.kubeconfig {
 		restCfg, err := restConfig()
 		if err != nil {
 			return err
+		}
+		if f.server.metricsSecure {
+			if metricsH, err = metricsAuth(log.WithName("metrics-auth"), restCfg, metricsH); err != nil {
+				return err
+			}
 		}
 		parents, err := newClusterParents(ctx, log, restCfg)
 		if err != nil {
@@ -198,21 +218,21 @@ func serve(log logr.Logger, f serveFlags) error {
 		if servingCert, err = loadServingCert(log, m, sm, f.certDir); err != nil {
 			return fmt.Errorf("loading the serving certificate: %w", err)
 		}
+		metricsTLSCert.Store(servingCert)
 	}
-	tlsOpts := []func(*tls.Config){func(c *tls.Config) {
-		modernTLS(c)
-		if !f.http2 {
-			c.NextProtos = []string{"http/1.1"}
-		}
-		if certGate != nil {
-			// the watcher below (set once the certificates are mounted);
-			// the gate holds a new certificate back until it is trusted
-			c.GetCertificate = certGate.GetCertificate
-		} else {
-			c.GetCertificate = servingCert.GetCertificate
-		}
-	}}
-	srv := webhook.NewServer(webhook.Options{Host: f.host, Port: f.port, CertDir: f.certDir, TLSOpts: tlsOpts})
+	tlsCfg := &tls.Config{NextProtos: []string{"h2", "http/1.1"}}
+	modernTLS(tlsCfg)
+	if !f.http2 {
+		tlsCfg.NextProtos = []string{"http/1.1"}
+	}
+	if certGate != nil {
+		// the watcher below (set once the certificates are mounted);
+		// the gate holds a new certificate back until it is trusted
+		tlsCfg.GetCertificate = certGate.GetCertificate
+	} else {
+		tlsCfg.GetCertificate = servingCert.GetCertificate
+	}
+	srv := newWebhookServer(f.host, f.port, tlsCfg, f.server, log.WithName("webhook-server"))
 	srv.Register("/validate", admit.NewHTTPHandler("validate", &admit.Validator{Engine: engine}, engine, log))
 	srv.Register("/mutate", admit.NewHTTPHandler("mutate", &admit.Mutator{Engine: engine}, engine, log))
 
@@ -235,16 +255,21 @@ func serve(log logr.Logger, f serveFlags) error {
 		_, _ = w.Write([]byte("ok"))
 	})
 	metricsMux := http.NewServeMux()
-	metricsMux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: reg}))
+	metricsMux.Handle("/metrics", metricsH)
 
-	side := func(addr string, h http.Handler, name string) *http.Server {
-		s := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	side := func(addr string, h http.Handler, name string, tlsCfg *tls.Config) *http.Server {
+		s := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			errs <- fmt.Errorf("%s listener %s: %w", name, addr, err)
 			return s
 		}
-		log.Info("serving", "endpoint", name, "addr", ln.Addr().String())
+		scheme := "http"
+		if tlsCfg != nil {
+			ln, scheme = tls.NewListener(ln, tlsCfg), "https"
+		}
+		log.Info("serving", "endpoint", name, "addr", ln.Addr().String(), "scheme", scheme)
 		go func() {
 			if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errs <- err
@@ -252,8 +277,13 @@ func serve(log logr.Logger, f serveFlags) error {
 		}()
 		return s
 	}
-	healthSrv := side(f.healthAddr, health, "health")
-	metricsSrv := side(f.metricsAddr, metricsMux, "metrics")
+	// health stays plain HTTP: the kubelet's probes carry no token
+	healthSrv := side(f.healthAddr, health, "health", nil)
+	var metricsTLSCfg *tls.Config
+	if f.server.metricsSecure {
+		metricsTLSCfg = metricsTLS(&metricsTLSCert)
+	}
+	metricsSrv := side(f.metricsAddr, metricsMux, "metrics", metricsTLSCfg)
 
 	// The webhook server drains in-flight requests when its context ends.
 	srvCtx, srvCancel := context.WithCancel(context.Background())
@@ -273,6 +303,7 @@ func serve(log logr.Logger, f serveFlags) error {
 				return
 			}
 			certGate.Source = cw.GetCertificate
+			metricsTLSCert.Store(cw)
 			go watchServedExpiry(srvCtx, m, certGate)
 			go func() { _ = cw.Start(srvCtx) }()
 		} else {
@@ -292,7 +323,7 @@ func serve(log logr.Logger, f serveFlags) error {
 	draining.Do(func() { close(drainCh) })
 	log.Info("shutting down", "delay", f.shutdownWait)
 	time.Sleep(f.shutdownWait)
-	srvCancel() // graceful: controller-runtime's server waits for in-flight requests
+	srvCancel() // graceful: the webhook server waits for in-flight requests
 	select {
 	case <-errs:
 	case <-time.After(70 * time.Second):

@@ -14,7 +14,7 @@ import (
 )
 
 // certPollInterval is how often the files in --cert-dir are read.
-const certPollInterval = 2 * time.Second
+const certPollInterval = time.Second
 
 // loadServingCert reads tls.crt and tls.key in dir for the webhook (and
 // the HTTPS metrics) server. The watcher refuses a new pair outside its
