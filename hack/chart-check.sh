@@ -136,6 +136,7 @@ BAD=(
   "bad config mode|--set config.defaultMode=block"
   "grace period shorter than the drain|--set terminationGracePeriodSeconds=10"
   "CA overlap not a duration|--set certificates.mode=selfManaged --set certificates.selfManaged.caOverlap=soon"
+  "secure metrics without the cluster|--set server.clusterLookups=false"
 )
 for b in "${BAD[@]}"; do
   name=${b%%|*}; args=${b#*|}

@@ -524,7 +524,7 @@ func TestDefaults(t *testing.T) {
 
 	t.Run("rbac", func(t *testing.T) {
 		checkNoWildcards(t, r)
-		cr := r.one(t, "ClusterRole")
+		cr := driftguardRole(t, r)
 		want := map[string][]string{ // group/resource -> verbs
 			"/namespaces":                               {"get", "list", "watch"},
 			"apps/deployments":                          {"get", "list", "watch"},
@@ -533,6 +533,7 @@ func TestDefaults(t *testing.T) {
 			"apps/daemonsets":                           {"get", "list", "watch"},
 			"external-secrets.io/externalsecrets":       {"get", "list", "watch"},
 			"authorization.k8s.io/subjectaccessreviews": {"create"},
+			"authentication.k8s.io/tokenreviews":        {"create"}, // metrics.secure
 		}
 		got := rulesByResource(cr)
 		for res, verbs := range want {
@@ -542,7 +543,7 @@ func TestDefaults(t *testing.T) {
 		}
 		for res, verbs := range got {
 			for _, v := range verbs {
-				if v != "get" && v != "list" && v != "watch" && res != "authorization.k8s.io/subjectaccessreviews" {
+				if v != "get" && v != "list" && v != "watch" && res != "authorization.k8s.io/subjectaccessreviews" && res != "authentication.k8s.io/tokenreviews" {
 					t.Errorf("ClusterRole grants %s on %s: only reads are needed cluster-wide", v, res)
 				}
 			}
@@ -677,7 +678,7 @@ func checkNoWildcards(t *testing.T, r rendered) {
 						}
 					}
 				}
-				if get(rule, "nonResourceURLs") != nil {
+				if get(rule, "nonResourceURLs") != nil && !isMetricsReaderRule(role, rule) {
 					t.Errorf("%s %s grants nonResourceURLs", kind, str(role, "metadata.name"))
 				}
 			}
@@ -732,7 +733,7 @@ func TestSelfManagedCertificates(t *testing.T) {
 		}
 	}
 	checkNoWildcards(t, r)
-	cr := rulesByResource(r.one(t, "ClusterRole"))
+	cr := rulesByResource(driftguardRole(t, r))
 	for key, want := range map[string][]string{
 		"admissionregistration.k8s.io/validatingwebhookconfigurations":        {"get", "list", "watch"},
 		"admissionregistration.k8s.io/mutatingwebhookconfigurations":          {"get", "list", "watch"},
@@ -925,7 +926,7 @@ func TestSingleReplica(t *testing.T) {
 }
 
 func TestWithoutCluster(t *testing.T) {
-	r := render(t, "--set", "server.clusterLookups=false")
+	r := render(t, "--set", "server.clusterLookups=false", "--set", "metrics.secure=false")
 	dep := r.one(t, "Deployment")
 	for _, a := range strs(container(t, dep), "args") {
 		if a == "--cluster" || a == "--leader-elect" {
@@ -949,7 +950,7 @@ func TestWithoutCluster(t *testing.T) {
 
 func TestPermissionBaselineRBAC(t *testing.T) {
 	r := render(t, "--set-json", `config.permissionBaseline=[{"serviceAccount":"kubeflow/argo","permissions":[{"verbs":["list","watch"],"group":"argoproj.io","resource":"workflows"}]}]`)
-	cr := rulesByResource(r.one(t, "ClusterRole"))
+	cr := rulesByResource(driftguardRole(t, r))
 	for _, res := range []string{"clusterroles", "clusterrolebindings", "roles", "rolebindings"} {
 		if !slices.Equal(cr["rbac.authorization.k8s.io/"+res], []string{"get", "list", "watch"}) {
 			t.Errorf("ClusterRole %s = %v, want get/list/watch for the permission baseline", res, cr["rbac.authorization.k8s.io/"+res])
