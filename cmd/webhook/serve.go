@@ -302,6 +302,9 @@ func serve(log logr.Logger, f serveFlags) error {
 				errs <- fmt.Errorf("loading the rotated certificate: %w", err)
 				return
 			}
+			// the gate may hold a new certificate back: the expiry gauge
+			// follows what it serves, not what the watcher loaded
+			cw.OnServe = nil
 			certGate.Source = cw.GetCertificate
 			metricsTLSCert.Store(cw)
 			go watchServedExpiry(srvCtx, m, certGate)
