@@ -147,6 +147,7 @@ BAD=(
   "NetworkPolicy without webhook peers|--set networkPolicy.enabled=true"
   "NetworkPolicy CIDR without a prefix|--set networkPolicy.enabled=true --set networkPolicy.webhook.cidrs={10.0.0.1}"
   "tenancy_guard label not the webhook's|--set config.policies.tenancy_guard.params.tenantLabel.key=other"
+  "secure metrics without the cluster|--set server.clusterLookups=false"
 )
 for b in "${BAD[@]}"; do
   name=${b%%|*}; args=${b#*|}

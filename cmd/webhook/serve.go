@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,9 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/driftguard/driftguard/internal/admit"
 	"github.com/driftguard/driftguard/internal/baseline"
@@ -64,6 +61,7 @@ type serveFlags struct {
 	gcPercent    int
 	cluster      clusterFlags
 	rotation     rotationFlags
+	server       serverFlags
 }
 
 func runServe(args []string) int {
@@ -94,7 +92,13 @@ func runServe(args []string) int {
 	fs.BoolVar(&f.cluster.leaderElect, "leader-elect", false, "with --cluster: run the audit on the elected leader only (use with several replicas)")
 	fs.StringVar(&f.cluster.leaseNS, "leader-election-namespace", "", "namespace of the leader election Lease (default $POD_NAMESPACE)")
 	fs.StringVar(&f.cluster.leaseName, "leader-election-id", "driftguard-audit", "name of the leader election Lease (one per installation sharing a namespace)")
+	f.server.register(fs)
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	f.server.parsed(fs)
+	if err := f.server.check(); err != nil {
+		fmt.Fprintln(os.Stderr, "serve:", err)
 		return 2
 	}
 	log := zap.New(zap.UseDevMode(f.dev))
@@ -121,6 +125,9 @@ func serve(log logr.Logger, f serveFlags) error {
 		if f.healthAddr == ":8081" {
 			f.healthAddr = "127.0.0.1:8081"
 		}
+		if !f.server.metricsSecureSet {
+			f.server.metricsSecure = false
+		}
 		if f.certDir == "" {
 			// a fixed place, so the README's curl finds the CA and restarts reuse it
 			f.certDir = filepath.Join(os.TempDir(), "driftguard-dev-certs")
@@ -139,23 +146,34 @@ func serve(log logr.Logger, f serveFlags) error {
 	if f.rotation.enabled && !f.kubeconfig {
 		return errors.New("--cert-rotation needs --cluster")
 	}
+	if f.server.metricsSecure && !f.kubeconfig {
+		return errMetricsNeedCluster
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
+	sm := metrics.NewServing(reg)
 
 	opts := loader.Options{ConfigFile: f.config, PolicyDirs: f.policyDirs, NoBundled: f.noBundled}
 	var (
-		mgr        ctrl.Manager
-		keeper     *baseline.Keeper
-		engine     *admit.Engine
-		certsReady chan struct{}
-		certGate   *certs.Gate
+		mgr            ctrl.Manager
+		keeper         *baseline.Keeper
+		engine         *admit.Engine
+		certsReady     chan struct{}
+		certGate       *certs.Gate
+		metricsH       http.Handler                  = promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: reg})
+		metricsTLSCert atomic.Pointer[certs.Watcher] // the HTTPS metrics server's certificate
 	)
 	if f.kubeconfig {
 		restCfg, err := restConfig()
 		if err != nil {
 			return err
+		}
+		if f.server.metricsSecure {
+			if metricsH, err = metricsAuth(log.WithName("metrics-auth"), restCfg, metricsH); err != nil {
+				return err
+			}
 		}
 		parents, err := newClusterParents(ctx, log, restCfg)
 		if err != nil {
@@ -197,22 +215,30 @@ func serve(log logr.Logger, f serveFlags) error {
 		}
 	}
 
-	tlsOpts := []func(*tls.Config){func(c *tls.Config) {
-		c.MinVersion = tls.VersionTLS12
-		if !f.http2 {
-			c.NextProtos = []string{"http/1.1"}
+	// the serving certificate: loaded now, or with --cert-rotation once the
+	// rotator has written it (below)
+	var servingCert *certs.Watcher
+	if certsReady == nil {
+		if servingCert, err = loadServingCert(log, m, sm, f.certDir); err != nil {
+			return fmt.Errorf("loading the serving certificate: %w", err)
 		}
-		if certGate != nil {
-			// certwatcher below (set once the certificates are mounted);
-			// the gate holds a new certificate back until it is trusted
-			c.GetCertificate = certGate.GetCertificate
-		}
-	}}
-	srv := webhook.NewServer(webhook.Options{Host: f.host, Port: f.port, CertDir: f.certDir, TLSOpts: tlsOpts})
+		metricsTLSCert.Store(servingCert)
+	}
+	tlsCfg := &tls.Config{NextProtos: []string{"h2", "http/1.1"}}
+	modernTLS(tlsCfg)
+	if !f.http2 {
+		tlsCfg.NextProtos = []string{"http/1.1"}
+	}
+	if certGate != nil {
+		// the watcher below (set once the certificates are mounted);
+		// the gate holds a new certificate back until it is trusted
+		tlsCfg.GetCertificate = certGate.GetCertificate
+	} else {
+		tlsCfg.GetCertificate = servingCert.GetCertificate
+	}
+	srv := newWebhookServer(f.host, f.port, tlsCfg, f.server, log.WithName("webhook-server"))
 	srv.Register("/validate", admit.NewHTTPHandler("validate", &admit.Validator{Engine: engine}, engine, log))
 	srv.Register("/mutate", admit.NewHTTPHandler("mutate", &admit.Mutator{Engine: engine}, engine, log))
-
-	certExpiry(m, filepath.Join(f.certDir, certs.CertFile))
 
 	var draining sync.Once
 	drainCh := make(chan struct{})
@@ -233,16 +259,21 @@ func serve(log logr.Logger, f serveFlags) error {
 		_, _ = w.Write([]byte("ok"))
 	})
 	metricsMux := http.NewServeMux()
-	metricsMux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: reg}))
+	metricsMux.Handle("/metrics", metricsH)
 
-	side := func(addr string, h http.Handler, name string) *http.Server {
-		s := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	side := func(addr string, h http.Handler, name string, tlsCfg *tls.Config) *http.Server {
+		s := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			errs <- fmt.Errorf("%s listener %s: %w", name, addr, err)
 			return s
 		}
-		log.Info("serving", "endpoint", name, "addr", ln.Addr().String())
+		scheme := "http"
+		if tlsCfg != nil {
+			ln, scheme = tls.NewListener(ln, tlsCfg), "https"
+		}
+		log.Info("serving", "endpoint", name, "addr", ln.Addr().String(), "scheme", scheme)
 		go func() {
 			if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errs <- err
@@ -250,8 +281,13 @@ func serve(log logr.Logger, f serveFlags) error {
 		}()
 		return s
 	}
-	healthSrv := side(f.healthAddr, health, "health")
-	metricsSrv := side(f.metricsAddr, metricsMux, "metrics")
+	// health stays plain HTTP: the kubelet's probes carry no token
+	healthSrv := side(f.healthAddr, health, "health", nil)
+	var metricsTLSCfg *tls.Config
+	if f.server.metricsSecure {
+		metricsTLSCfg = metricsTLS(&metricsTLSCert)
+	}
+	metricsSrv := side(f.metricsAddr, metricsMux, "metrics", metricsTLSCfg)
 
 	// The webhook server drains in-flight requests when its context ends.
 	srvCtx, srvCancel := context.WithCancel(context.Background())
@@ -261,27 +297,28 @@ func serve(log logr.Logger, f serveFlags) error {
 			log.Info("waiting for the rotated certificates in --cert-dir")
 			select {
 			case <-certsReady:
-				certExpiry(m, filepath.Join(f.certDir, certs.CertFile))
 			case <-srvCtx.Done():
 				errs <- nil
 				return
 			}
-			cw, err := certwatcher.New(filepath.Join(f.certDir, certs.CertFile), filepath.Join(f.certDir, certs.KeyFile))
+			cw, err := loadServingCert(log, m, sm, f.certDir)
 			if err != nil {
 				errs <- fmt.Errorf("loading the rotated certificate: %w", err)
 				return
 			}
-			go func() {
-				if err := cw.Start(srvCtx); err != nil {
-					errs <- fmt.Errorf("certificate watcher: %w", err)
-				}
-			}()
+			// the gate may hold a new certificate back: the expiry gauge
+			// follows what it serves, not what the watcher loaded
+			cw.OnServe = nil
 			certGate.Source = cw.GetCertificate
+			metricsTLSCert.Store(cw)
+			go watchServedExpiry(srvCtx, m, certGate)
+			go func() { _ = cw.Start(srvCtx) }()
+		} else {
+			go func() { _ = servingCert.Start(srvCtx) }()
 		}
 		errs <- srv.Start(srvCtx)
 	}()
 	go rl.Run(ctx)
-	go watchCertExpiry(ctx, m, filepath.Join(f.certDir, certs.CertFile))
 
 	select {
 	case err := <-errs:
@@ -293,7 +330,7 @@ func serve(log logr.Logger, f serveFlags) error {
 	draining.Do(func() { close(drainCh) })
 	log.Info("shutting down", "delay", f.shutdownWait)
 	time.Sleep(f.shutdownWait)
-	srvCancel() // graceful: controller-runtime's server waits for in-flight requests
+	srvCancel() // graceful: the webhook server waits for in-flight requests
 	select {
 	case <-errs:
 	case <-time.After(70 * time.Second):
@@ -303,33 +340,4 @@ func serve(log logr.Logger, f serveFlags) error {
 	_ = healthSrv.Shutdown(sctx)
 	_ = metricsSrv.Shutdown(sctx)
 	return nil
-}
-
-func certExpiry(m *metrics.Metrics, path string) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return
-	}
-	c, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		return
-	}
-	m.CertExpiry.Set(float64(c.NotAfter.Unix()))
-}
-
-func watchCertExpiry(ctx context.Context, m *metrics.Metrics, path string) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			certExpiry(m, path)
-		}
-	}
 }

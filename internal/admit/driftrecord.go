@@ -54,7 +54,7 @@ func (e *Engine) patches(d *Decision) ([]jsonpatch.JsonPatchOperation, error) {
 	current := annotationOf(in.Object, key)
 	rec := ParseDriftRecord(current)
 	dry := in.Request.DryRun != nil && *in.Request.DryRun
-	kind := in.Request.Kind.Kind
+	kind := KindLabel(e.State(), in.Request.Kind.Kind)
 	changed := false
 
 	// Only driftguard writes the record: whatever anyone but an owner's

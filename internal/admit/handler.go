@@ -111,7 +111,7 @@ func (e *Engine) count(webhook string, d *Decision) {
 		return
 	}
 	req := d.Input.Request
-	op, kind := string(req.Operation), req.Kind.Kind
+	op, kind := opLabel(req.Operation), KindLabel(e.State(), req.Kind.Kind)
 	dry := strconv.FormatBool(req.DryRun != nil && *req.DryRun)
 	answer := "allowed"
 	switch {
@@ -237,6 +237,9 @@ func (h *HTTPHandler) read(r *http.Request) (*admissionv1.AdmissionReview, *http
 	}
 	if review.Request.Kind.Kind == "" || review.Request.Operation == "" {
 		return nil, &httpError{http.StatusBadRequest, "malformed", "AdmissionReview request needs kind and operation"}
+	}
+	if herr := checkOperation(review.Request); herr != nil {
+		return nil, herr
 	}
 	return review, nil
 }

@@ -1,7 +1,9 @@
 // Package metrics defines driftguard's Prometheus metrics. Labels are
-// bounded by design: policy names, decisions, operations and kinds come
-// from the loaded policy set and the webhook rules, never from object
-// names or users. See docs/metrics.md.
+// bounded by design: policy names and decisions come from the loaded
+// policy set; operations are the four Kubernetes has and kinds not named
+// by a policy, the config or the Kubernetes API are counted as "_other"
+// (internal/admit/labels.go), never object names or users. See
+// docs/metrics.md.
 package metrics
 
 import (
@@ -65,7 +67,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"webhook"}),
 		BadRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "driftguard_admission_bad_requests_total",
-			Help: "Requests rejected before evaluation, by reason (too_large, content_type, malformed, api_version, missing_uid, method).",
+			Help: "Requests rejected before evaluation, by reason (too_large, content_type, malformed, api_version, missing_uid, method, operation).",
 		}, []string{"webhook", "reason"}),
 		LoadErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "driftguard_policy_load_errors_total",

@@ -109,6 +109,7 @@ func TestBrokenRulesAreCaught(t *testing.T) {
 		{"slow threshold raised", "\n          ) > 0.1\n", "\n          ) > 1\n"},
 		{"error ratio threshold raised", "\n          > 0.05\n", "\n          > 0.5\n"},
 		{"certificate warning window shortened", "< 7 * 24 * 3600", "< 3 * 24 * 3600"},
+		{"certificate reload failure for: lengthened", "driftguard_certificate_reload_failing) == 1\n        for: 10m", "driftguard_certificate_reload_failing) == 1\n        for: 30m"},
 		{"drift for: lengthened", "driftguard_drift_objects) > 0\n        for: 15m", "driftguard_drift_objects) > 0\n        for: 30m"},
 		{"permission gap severity changed", "driftguard_permission_missing) > 0\n        for: 5m\n        labels:\n          severity: warning",
 			"driftguard_permission_missing) > 0\n        for: 5m\n        labels:\n          severity: critical"},

@@ -331,7 +331,7 @@ func run(args []string, stdout io.Writer) error {
 		}
 		argv := []string{bin, "serve", "--cert-dir", certDir, "--host", "127.0.0.1", "--port", strconv.Itoa(port),
 			"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", mport), "--health-addr", fmt.Sprintf("127.0.0.1:%d", hport),
-			"--reload-interval", "1h"}
+			"--reload-interval", "1h", "--metrics-secure=false"}
 		if extra > 0 {
 			dir := filepath.Join(work, fmt.Sprintf("extra-%d", extra))
 			if err := writeExtraPolicies(dir, extra); err != nil {

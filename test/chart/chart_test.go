@@ -529,7 +529,7 @@ func TestDefaults(t *testing.T) {
 
 	t.Run("rbac", func(t *testing.T) {
 		checkNoWildcards(t, r)
-		cr := r.one(t, "ClusterRole")
+		cr := driftguardRole(t, r)
 		want := map[string][]string{ // group/resource -> verbs
 			"/namespaces":                               {"get", "list", "watch"},
 			"apps/deployments":                          {"get", "list", "watch"},
@@ -538,6 +538,7 @@ func TestDefaults(t *testing.T) {
 			"apps/daemonsets":                           {"get", "list", "watch"},
 			"external-secrets.io/externalsecrets":       {"get", "list", "watch"},
 			"authorization.k8s.io/subjectaccessreviews": {"create"},
+			"authentication.k8s.io/tokenreviews":        {"create"}, // metrics.secure
 		}
 		got := rulesByResource(cr)
 		for res, verbs := range want {
@@ -547,7 +548,7 @@ func TestDefaults(t *testing.T) {
 		}
 		for res, verbs := range got {
 			for _, v := range verbs {
-				if v != "get" && v != "list" && v != "watch" && res != "authorization.k8s.io/subjectaccessreviews" {
+				if v != "get" && v != "list" && v != "watch" && res != "authorization.k8s.io/subjectaccessreviews" && res != "authentication.k8s.io/tokenreviews" {
 					t.Errorf("ClusterRole grants %s on %s: only reads are needed cluster-wide", v, res)
 				}
 			}
@@ -702,7 +703,7 @@ func checkNoWildcards(t *testing.T, r rendered) {
 						}
 					}
 				}
-				if get(rule, "nonResourceURLs") != nil {
+				if get(rule, "nonResourceURLs") != nil && !isMetricsReaderRule(role, rule) {
 					t.Errorf("%s %s grants nonResourceURLs", kind, str(role, "metadata.name"))
 				}
 			}
@@ -757,7 +758,7 @@ func TestSelfManagedCertificates(t *testing.T) {
 		}
 	}
 	checkNoWildcards(t, r)
-	cr := rulesByResource(r.one(t, "ClusterRole"))
+	cr := rulesByResource(driftguardRole(t, r))
 	for key, want := range map[string][]string{
 		"admissionregistration.k8s.io/validatingwebhookconfigurations":        {"get", "list", "watch"},
 		"admissionregistration.k8s.io/mutatingwebhookconfigurations":          {"get", "list", "watch"},
@@ -850,13 +851,14 @@ func TestMonitoring(t *testing.T) {
 		}
 	}
 	want := map[string][]string{
-		"DriftguardDown":                    {"up{"},
-		"DriftguardWebhookErrors":           {`decision="error"`},
-		"DriftguardWebhookSlow":             {"histogram_quantile(0.99", "driftguard_admission_duration_seconds", "> 0.1"},
-		"DriftguardPolicyLoadFailed":        {"driftguard_policy_last_load_failed", "== 1"},
-		"DriftguardCertificateExpiringSoon": {"driftguard_certificate_expiry_timestamp_seconds", "7 * 24 * 3600"},
-		"DriftguardHandEditDenialsSpike":    {"driftguard_admission_decisions_total", `decision="deny"`},
-		"DriftguardBreakGlassUsed":          {`decision="break_glass"`},
+		"DriftguardDown":                     {"up{"},
+		"DriftguardWebhookErrors":            {`decision="error"`},
+		"DriftguardWebhookSlow":              {"histogram_quantile(0.99", "driftguard_admission_duration_seconds", "> 0.1"},
+		"DriftguardPolicyLoadFailed":         {"driftguard_policy_last_load_failed", "== 1"},
+		"DriftguardCertificateExpiringSoon":  {"driftguard_certificate_expiry_timestamp_seconds", "7 * 24 * 3600"},
+		"DriftguardCertificateReloadFailing": {"driftguard_certificate_reload_failing"},
+		"DriftguardHandEditDenialsSpike":     {"driftguard_admission_decisions_total", `decision="deny"`},
+		"DriftguardBreakGlassUsed":           {`decision="break_glass"`},
 	}
 	for name, subs := range want {
 		expr, ok := alerts[name]
@@ -949,7 +951,7 @@ func TestSingleReplica(t *testing.T) {
 }
 
 func TestWithoutCluster(t *testing.T) {
-	r := render(t, "--set", "server.clusterLookups=false")
+	r := render(t, "--set", "server.clusterLookups=false", "--set", "metrics.secure=false")
 	dep := r.one(t, "Deployment")
 	for _, a := range strs(container(t, dep), "args") {
 		if a == "--cluster" || a == "--leader-elect" {
@@ -973,7 +975,7 @@ func TestWithoutCluster(t *testing.T) {
 
 func TestPermissionBaselineRBAC(t *testing.T) {
 	r := render(t, "--set-json", `config.permissionBaseline=[{"serviceAccount":"kubeflow/argo","permissions":[{"verbs":["list","watch"],"group":"argoproj.io","resource":"workflows"}]}]`)
-	cr := rulesByResource(r.one(t, "ClusterRole"))
+	cr := rulesByResource(driftguardRole(t, r))
 	for _, res := range []string{"clusterroles", "clusterrolebindings", "roles", "rolebindings"} {
 		if !slices.Equal(cr["rbac.authorization.k8s.io/"+res], []string{"get", "list", "watch"}) {
 			t.Errorf("ClusterRole %s = %v, want get/list/watch for the permission baseline", res, cr["rbac.authorization.k8s.io/"+res])

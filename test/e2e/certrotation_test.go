@@ -18,7 +18,7 @@ package e2e
 //     its own /metrics (the main instance never sees namespace rot-a);
 //   - CA rotation (Secret data removed): a new CA and certificate, the
 //     caBundles hold the new CA and the old one, the served certificate
-//     reloaded by controller-runtime's certwatcher once the new CA is
+//     reloaded by driftguard's certificate watcher once the new CA is
 //     trusted, denials still answered by the instance; no server-side
 //     dry-run sent through the rotation fails, and in no sample does the
 //     served certificate fail to verify against the configured caBundles;
@@ -212,6 +212,7 @@ func (ri *rotInstance) start(t *testing.T, secret, configs string) {
 		"--host", "127.0.0.1", "--port", strconv.Itoa(ri.port),
 		"--metrics-addr", ri.metricsAddr, "--health-addr", ri.healthAddr,
 		"--audit=false", "--config", cfgFile,
+		"--metrics-secure=false", // metric() scrapes over plain HTTP
 	}
 	ri.logFile = filepath.Join(base, "driftguard.log")
 	lf, err := os.Create(ri.logFile)
@@ -966,9 +967,8 @@ func TestCertRotation(t *testing.T) {
 			t.Logf("windows in which the served certificate did NOT verify against the configured caBundles (the API server cannot call the webhook then; failurePolicy Fail rejects):%s", ivText.String())
 		}
 		// the new certificate is served promptly once it is both mounted and
-		// trusted: certwatcher picks the files up on the filesystem event
-		// (not on its 10s poll) and the gate lets it through on the caBundle
-		// update
+		// trusted: the certificate watcher reads the files every second and
+		// the gate lets it through on the caBundle update
 		switchable := projAt
 		for _, x := range []time.Time{vAt, mAt} {
 			if x.After(switchable) {
@@ -976,7 +976,7 @@ func TestCertRotation(t *testing.T) {
 			}
 		}
 		if !sAt.IsZero() && !projAt.IsZero() && sAt.Sub(switchable) > 2*time.Second {
-			t.Errorf("the served certificate changed %s after the new files were projected and the new CA injected: certwatcher or the gate missed the change", sAt.Sub(switchable).Round(time.Millisecond))
+			t.Errorf("the served certificate changed %s after the new files were projected and the new CA injected: the certificate watcher or the gate missed the change", sAt.Sub(switchable).Round(time.Millisecond))
 		}
 		if sAt.IsZero() {
 			t.Errorf("the served certificate never changed during the rotation")

@@ -324,8 +324,10 @@ metadata:
 	if len(args) == 0 || args[0] != "serve" {
 		t.Fatalf("the Deployment's args %q do not start with serve", chartArgs)
 	}
-	// the container listens on all interfaces; locally, loopback only
-	args = append(args, "--host=127.0.0.1")
+	// the container listens on all interfaces; locally, loopback only;
+	// the suite's helpers scrape /metrics over plain HTTP (the chart's
+	// HTTPS metrics are TestMetricsSecure's and the chart tests')
+	args = append(args, "--host=127.0.0.1", "--metrics-secure=false")
 	env := append(os.Environ(), "KUBECONFIG="+s.kubeconfig)
 	if envs, _ := container["env"].([]any); envs != nil {
 		for _, e := range envs {

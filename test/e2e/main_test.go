@@ -199,6 +199,9 @@ func (s *suite) setup() error {
 		"--policies", s.policyDir,
 		"--reload-interval", "500ms",
 		"--cluster",
+		// the suite scrapes /metrics over plain HTTP; TestMetricsSecure
+		// runs an instance with the default (HTTPS, authenticated)
+		"--metrics-secure=false",
 		"--audit-interval", "2s",
 		"--leader-elect", "--leader-election-namespace", "default",
 	)
