@@ -1137,6 +1137,29 @@ func getLabelish(o obj, path, key string) string {
 	return s
 }
 
+// startAPIServer starts a real kube-apiserver (envtest, KUBEBUILDER_ASSETS
+// from hack/e2e-assets.sh; the test is skipped without it) and returns its
+// config and a system:masters client.
+func startAPIServer(t *testing.T) (*rest.Config, client.Client) {
+	t.Helper()
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		t.Skip("KUBEBUILDER_ASSETS is not set: run with KUBEBUILDER_ASSETS=$(hack/e2e-assets.sh | tail -n1) to check the chart against a real kube-apiserver")
+	}
+	ctrllog.SetLogger(logr.Discard())
+	env := &envtest.Environment{BinaryAssetsDirectory: assets, ControlPlaneStartTimeout: 2 * time.Minute, ControlPlaneStopTimeout: time.Minute}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("starting kube-apiserver: %v", err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	admin, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, admin
+}
+
 // TestAPIServer creates the rendered chart (minus cert-manager and
 // Prometheus Operator objects, whose CRDs are not installed) in a real
 // kube-apiserver, which validates every object, compiles the CEL
@@ -1146,24 +1169,10 @@ func getLabelish(o obj, path, key string) string {
 // entry or no entry at all succeeds. That shows which requests the chart
 // sends where. Needs KUBEBUILDER_ASSETS (hack/e2e-assets.sh).
 func TestAPIServer(t *testing.T) {
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		t.Skip("KUBEBUILDER_ASSETS is not set: run with KUBEBUILDER_ASSETS=$(hack/e2e-assets.sh | tail -n1) to check the chart against a real kube-apiserver")
-	}
+	cfg, admin := startAPIServer(t)
 	r := render(t)
-	ctrllog.SetLogger(logr.Discard())
-	env := &envtest.Environment{BinaryAssetsDirectory: assets, ControlPlaneStartTimeout: 2 * time.Minute, ControlPlaneStopTimeout: time.Minute}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting kube-apiserver: %v", err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	admin, err := client.New(cfg, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	as := func(user string, groups ...string) client.Client {
 		c := rest.CopyConfig(cfg)
 		c.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: append(groups, "system:authenticated")}

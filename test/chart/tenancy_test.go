@@ -10,14 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 )
 
@@ -325,10 +322,7 @@ func checkGuardRouting(t *testing.T, ctx context.Context, admin client.Client, s
 // ever sees) in a real kube-apiserver: a cluster-admin by RBAC alone may not
 // delete them, system:masters may. Needs KUBEBUILDER_ASSETS.
 func TestReadmeValidatingAdmissionPolicy(t *testing.T) {
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		t.Skip("KUBEBUILDER_ASSETS is not set: run with KUBEBUILDER_ASSETS=$(hack/e2e-assets.sh | tail -n1)")
-	}
+	cfg, admin := startAPIServer(t)
 	readme, err := os.ReadFile(filepath.Join(repoRoot(t), "charts", "driftguard", "README.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -340,19 +334,8 @@ func TestReadmeValidatingAdmissionPolicy(t *testing.T) {
 	}
 	example := text[i : i+strings.Index(text[i:], "```")]
 
-	ctrllog.SetLogger(logr.Discard())
-	env := &envtest.Environment{BinaryAssetsDirectory: assets, ControlPlaneStartTimeout: 2 * time.Minute, ControlPlaneStopTimeout: time.Minute}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting kube-apiserver: %v", err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	admin, err := client.New(cfg, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ic := rest.CopyConfig(cfg)
 	ic.Impersonate = rest.ImpersonationConfig{UserName: "alice", Groups: []string{"system:authenticated"}}
 	alice, err := client.New(ic, client.Options{})
