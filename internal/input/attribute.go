@@ -16,6 +16,8 @@ type ownerRef struct {
 	GK                          config.GroupKind
 }
 
+// controllerRef is the ownerReference of obj with controller: true (nil
+// when there is none).
 func controllerRef(obj map[string]any) *ownerRef {
 	md, _ := obj["metadata"].(map[string]any)
 	refs, _ := md["ownerReferences"].([]any)
@@ -39,6 +41,9 @@ func controllerRef(obj map[string]any) *ownerRef {
 	return nil
 }
 
+// objectOwner is the declared owner of the object as a whole and how it
+// was found: the owner annotation, a controlling ownerReference of a
+// declared kind, or a declared manager owning fields outside metadata.
 func (b *Builder) objectOwner(obj map[string]any, ctrl *ownerRef, managed *managedInfo) (string, string) {
 	if obj == nil {
 		return "", ""

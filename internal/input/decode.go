@@ -50,6 +50,7 @@ func DecodeObject(raw []byte) (obj map[string]any, managedFields []byte, err err
 	return obj, managedFields, nil
 }
 
+// annotation is an annotation of a decoded object ("" when absent).
 func annotation(obj map[string]any, key string) string {
 	md, _ := obj["metadata"].(map[string]any)
 	ann, _ := md["annotations"].(map[string]any)
