@@ -36,9 +36,11 @@ func restConfig() (*rest.Config, error) {
 	return cfg, nil
 }
 
-func newClusterParents(ctx context.Context, log logr.Logger, cfg *rest.Config) (*owners.ClusterLookup, error) {
-	log.Info("looking up controlling owners in the cluster", "host", cfg.Host)
-	return owners.NewClusterLookup(ctx, cfg)
+// newClusterParents looks controlling owners up in the manager's cache
+// (shared with the audit and the permission baseline).
+func newClusterParents(log logr.Logger, mgr ctrl.Manager) *owners.ClusterLookup {
+	log.Info("looking up controlling owners in the cluster", "timeout", owners.ClusterTimeout)
+	return owners.NewCachedLookup(mgr.GetCache())
 }
 
 // newScaleReader reads the parents of scale requests live (uncached):

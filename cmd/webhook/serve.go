@@ -175,17 +175,13 @@ func serve(log logr.Logger, f serveFlags) error {
 				return err
 			}
 		}
-		parents, err := newClusterParents(ctx, log, restCfg)
-		if err != nil {
-			return err
-		}
-		opts.Parents = parents
 		if opts.Scale, err = newScaleReader(log, restCfg); err != nil {
 			return err
 		}
 		if mgr, err = newManager(log, restCfg, f.cluster); err != nil {
 			return err
 		}
+		opts.Parents = newClusterParents(log, mgr)
 		keeper = newKeeper(log, mgr, f.cluster, func() *admit.Engine { return engine }, m)
 		opts.Baseline = keeper
 		if f.rotation.enabled {

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/driftguard/driftguard/internal/config"
+	"github.com/driftguard/driftguard/internal/input"
 	"github.com/driftguard/driftguard/internal/metrics"
 )
 
@@ -279,13 +280,22 @@ func (k *Keeper) check(ctx context.Context, n Need) (bool, error) {
 }
 
 // Dependents returns the needs that depend on an RBAC object alone,
-// sorted; nil when the index is not built yet.
-func (k *Keeper) Dependents(kind, namespace, name string) []Need {
+// sorted by their text; nil when the index is not built yet. It makes
+// Keeper an input.BaselineLookup.
+func (k *Keeper) Dependents(kind, namespace, name string) []input.BaselineNeed {
 	idx := k.index.Load()
 	if idx == nil {
 		return nil
 	}
-	out := slices.Clone(idx.Critical[ObjectKey{kind, namespace, name}])
-	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	needs := idx.Critical[ObjectKey{kind, namespace, name}]
+	if len(needs) == 0 {
+		return nil
+	}
+	out := make([]input.BaselineNeed, len(needs))
+	for i, n := range needs {
+		out[i] = input.BaselineNeed{ServiceAccount: n.ServiceAccount, Verb: n.Verb, Group: n.Group,
+			Resource: n.Resource, Namespace: n.Namespace, Text: n.String()}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Text < out[j].Text })
 	return out
 }

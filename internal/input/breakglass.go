@@ -34,7 +34,7 @@ func (b *Builder) readBreakGlass(groups []string, obj, old map[string]any) Break
 	cfg := b.cfg.BreakGlass
 	var bg BreakGlass
 	for _, g := range groups {
-		if b.breakGlass[g] {
+		if b.breakGlassGroups[g] {
 			bg.Group = g
 			break
 		}

@@ -78,7 +78,7 @@ func (b *Builder) BuildLive(ctx context.Context, gvk metav1.GroupVersionKind, ob
 }
 
 func (b *Builder) exemptNamespace(ns string) string {
-	if b.exemptNS[ns] {
+	if b.exemptNamespaces[ns] {
 		return "namespace " + ns + " is exempt"
 	}
 	return ""
@@ -89,7 +89,7 @@ func (b *Builder) exemptNamespace(ns string) string {
 // kubectl, subresource scale, owning spec.replicas).
 func (b *Builder) handEdits(mfRaw []byte) ([]HandEdit, error) {
 	sets, err := parseManagedFields(mfRaw, func(manager, sub string) bool {
-		isHandEdit, _ := lookupManager(b.handEditMgr, manager)
+		isHandEdit, _ := lookupManager(b.handEditManagers, manager)
 		return isHandEdit && (sub == "" || sub == "scale")
 	})
 	var out []HandEdit

@@ -1,36 +1,38 @@
 // Package owners looks up controlling owner objects in the cluster, so a
 // policy can see the parent's settings (e.g. a paused Deployment will
-// not revert its ReplicaSets). Lookups go through controller-runtime's
-// informer cache and are bounded in time: an unknown parent is reported
+// not revert its ReplicaSets). Lookups go through the controller-runtime
+// manager's informer cache and are bounded in time: an unknown parent is reported
 // as unknown, never waited on.
 package owners
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// ClusterLookup reads parents from an informer cache.
+// ClusterLookup reads parents from an informer cache (an
+// input.ParentLookup).
 type ClusterLookup struct {
 	Reader  client.Reader
 	Timeout time.Duration
 }
 
-// NewClusterLookup starts a cache for cfg; it runs until ctx ends.
-func NewClusterLookup(ctx context.Context, cfg *rest.Config) (*ClusterLookup, error) {
-	c, err := cache.New(cfg, cache.Options{ReaderFailOnMissingInformer: false})
-	if err != nil {
-		return nil, fmt.Errorf("owner cache: %w", err)
-	}
-	go func() { _ = c.Start(ctx) }()
-	return &ClusterLookup{Reader: c, Timeout: 250 * time.Millisecond}, nil
+// ClusterTimeout bounds each owner lookup of serve --cluster.
+const ClusterTimeout = 250 * time.Millisecond
+
+// NewCachedLookup reads parents through r, the controller-runtime
+// manager's informer cache (mgr.GetCache()), so the informers it starts
+// for owner kinds are the ones the drift audit and the permission
+// baseline use: one watch per kind against the API server, not two
+// caches. Each read is bounded by ClusterTimeout; a cache that has not
+// synced by then (the manager not started yet, a kind not served) is an
+// unknown parent.
+func NewCachedLookup(r client.Reader) *ClusterLookup {
+	return &ClusterLookup{Reader: r, Timeout: ClusterTimeout}
 }
 
 // Parent returns the owner object as a map, or nil when it is not found
