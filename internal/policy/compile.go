@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -36,14 +37,15 @@ func Compile(ctx context.Context, sources []Source, params map[string]any) (*Set
 	store := inmem.NewFromObjectWithOpts(map[string]any{"driftguard": map[string]any{"params": params}},
 		inmem.OptReturnASTValuesOnRead(true))
 
-	// Which policies exist and which rules each defines.
+	// Which policies exist, which rules each defines, and which of them
+	// still have a meta rule (the old metadata form).
 	rules := map[string]map[string]bool{}
+	metaRule := map[string]*locatedError{}
 	var files []string
 	for name, m := range modules {
 		files = append(files, name)
-		pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")
-		pname, ok := strings.CutPrefix(pkg, PackagePrefix)
-		if !ok || strings.Contains(pname, ".") {
+		pname, ok := policyName(m)
+		if !ok {
 			continue
 		}
 		if rules[pname] == nil {
@@ -54,6 +56,9 @@ func Compile(ctx context.Context, sources []Source, params map[string]any) (*Set
 			if len(r.Head.Reference) > 0 {
 				rules[pname][r.Head.Reference[0].Value.String()] = true
 			}
+			if r.Head.Name.String() == "meta" && metaRule[pname] == nil {
+				metaRule[pname] = oldMetaRule(r.Location, name, pname)
+			}
 		}
 	}
 	sort.Strings(files)
@@ -62,10 +67,19 @@ func Compile(ctx context.Context, sources []Source, params map[string]any) (*Set
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	meta, metaErrs := readMetadata(modules)
+	for _, name := range names {
+		if e := metaRule[name]; e != nil && isPolicy(rules[name]) {
+			metaErrs = append(metaErrs, e)
+		}
+	}
+	if err := joinSorted(metaErrs); err != nil {
+		return nil, fmt.Errorf("policy metadata: %w", err)
+	}
 
 	set := &Set{byKindOp: map[string]*policyList{}, wildOp: map[string]*policyList{}, Files: files}
 	for _, name := range names {
-		p, err := preparePolicy(ctx, compiler, store, name, rules[name])
+		p, err := preparePolicy(ctx, compiler, store, name, rules[name], meta[name])
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -82,31 +96,38 @@ func Compile(ctx context.Context, sources []Source, params map[string]any) (*Set
 	return set, nil
 }
 
-func preparePolicy(ctx context.Context, c *ast.Compiler, store storage.Store, name string, defined map[string]bool) (*Policy, error) {
+// decisionRules are the rules that make a package a policy.
+var decisionRules = []string{"deny", "warn", "patch", "drift"}
+
+// isPolicy reports whether a package defining rules is a policy (defines a
+// decision rule) rather than a helper.
+func isPolicy(defined map[string]bool) bool {
+	return slices.ContainsFunc(decisionRules, func(r string) bool { return defined[r] })
+}
+
+// policyName is the <name> of a module of package driftguard.policies.<name>.
+func policyName(m *ast.Module) (string, bool) {
+	pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")
+	name, ok := strings.CutPrefix(pkg, PackagePrefix)
+	return name, ok && !strings.Contains(name, ".")
+}
+
+func preparePolicy(ctx context.Context, c *ast.Compiler, store storage.Store, name string, defined map[string]bool, md metadata) (*Policy, error) {
 	ref := "data.driftguard.policies." + name
-	p := &Policy{Name: name, Kinds: []string{"*"}, Operations: []string{"*"}}
-	for _, r := range []string{"deny", "warn", "patch", "drift"} {
+	p := &Policy{Name: name, Kinds: []string{"*"}, Operations: []string{"*"}, Description: md.description}
+	if md.kinds != nil {
+		p.Kinds = md.kinds
+	}
+	if md.operations != nil {
+		p.Operations = md.operations
+	}
+	for _, r := range decisionRules {
 		if defined[r] {
 			p.Rules = append(p.Rules, r)
 		}
 	}
 	if len(p.Rules) == 0 {
 		return nil, nil // a helper package without decisions
-	}
-	if defined["meta"] {
-		rs, err := rego.New(rego.Compiler(c), rego.Store(store), rego.Query(ref+".meta")).Eval(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("policy %s: meta: %w", name, err)
-		}
-		if len(rs) > 0 && len(rs[0].Expressions) > 0 {
-			meta, ok := rs[0].Expressions[0].Value.(map[string]any)
-			if !ok {
-				return nil, fmt.Errorf("policy %s: meta must be an object", name)
-			}
-			if err := p.readMeta(meta); err != nil {
-				return nil, fmt.Errorf("policy %s: meta: %w", name, err)
-			}
-		}
 	}
 	if admitExprs := p.admitExprs("", AdmissionRules); len(admitExprs) > 0 {
 		q, err := rego.New(rego.Compiler(c), rego.Store(store), rego.StoreReadAST(true), rego.Query(strings.Join(admitExprs, "; "))).PrepareForEval(ctx)

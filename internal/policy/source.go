@@ -64,14 +64,15 @@ func ReadDirs(dirs []string, withTests bool) ([]Source, error) {
 	return out, nil
 }
 
-// ParseModules parses the sources as Rego v1 modules, by name; all parse
-// errors (and names loaded twice) are returned together, and so are uses
-// of ForbiddenBuiltins (see CheckBuiltins).
+// ParseModules parses the sources as Rego v1 modules, by name, with their
+// METADATA annotations (see metadata.go); all parse errors (and names
+// loaded twice) are returned together, and so are uses of
+// ForbiddenBuiltins (see CheckBuiltins).
 func ParseModules(sources []Source) (map[string]*ast.Module, error) {
 	modules := make(map[string]*ast.Module, len(sources))
 	var errs []error
 	for _, s := range sources {
-		m, err := ast.ParseModuleWithOpts(s.Name, s.Text, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		m, err := ast.ParseModuleWithOpts(s.Name, s.Text, ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
 		if err != nil {
 			errs = append(errs, err)
 			continue
