@@ -56,7 +56,10 @@ func (p *Policy) results(b rego.Vars, prefix string) Result {
 	return r
 }
 
-// findings accepts a set of strings or of objects with msg (and field, owner).
+// findings accepts a set of messages: non-empty strings, or objects with
+// a non-empty string msg (and field, owner). Anything else is an error, so
+// that a finding that would tell nobody anything is not taken as an
+// answer: the policy's result is an evaluation error instead.
 func findings(v any) ([]Finding, error) {
 	if v == nil {
 		return nil, nil
@@ -69,11 +72,14 @@ func findings(v any) ([]Finding, error) {
 	for _, x := range arr {
 		switch f := x.(type) {
 		case string:
+			if f == "" {
+				return nil, fmt.Errorf("result %q is an empty message", f)
+			}
 			out = append(out, Finding{Msg: f})
 		case map[string]any:
 			msg, _ := f["msg"].(string)
 			if msg == "" {
-				return nil, fmt.Errorf("result %v has no msg", f)
+				return nil, fmt.Errorf("result %v has no msg (a non-empty string)", f)
 			}
 			fd := Finding{Msg: msg}
 			fd.Field, _ = f["field"].(string)
