@@ -25,7 +25,7 @@
 //
 // The files, in the order a policy goes through them:
 //
-//	source.go        Source; reading .rego files (ReadDir, ReadDirs) and parsing them (ParseModules)
+//	source.go        Source; reading .rego files (ReadDir, ReadDirs), parsing them (ParseModules), load errors at a file:line
 //	capabilities.go  the built-in functions policies may not use (ForbiddenBuiltins, CheckBuiltins)
 //	compile.go       Compile: one compiler for all modules, the parameters store, a Policy per package
 //	metadata.go      a policy's kinds, operations and description, from its METADATA annotation

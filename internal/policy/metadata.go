@@ -1,9 +1,6 @@
 package policy
 
 import (
-	"cmp"
-	"errors"
-	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -38,41 +35,6 @@ var validOps = map[string]bool{"CREATE": true, "UPDATE": true, "DELETE": true, "
 type metadata struct {
 	kinds, operations []string // nil: every one
 	description       string
-}
-
-// locatedError is a load error at a line of a file; errors are reported
-// in file and line order.
-type locatedError struct {
-	file string
-	row  int
-	msg  string
-}
-
-func (e *locatedError) Error() string { return fmt.Sprintf("%s:%d: %s", e.file, e.row, e.msg) }
-
-func errorAt(loc *ast.Location, file, format string, args ...any) *locatedError {
-	e := &locatedError{file: file, msg: fmt.Sprintf(format, args...)}
-	if loc != nil {
-		e.row = loc.Row
-		if loc.File != "" {
-			e.file = loc.File
-		}
-	}
-	return e
-}
-
-func joinSorted(errs []*locatedError) error {
-	if len(errs) == 0 {
-		return nil
-	}
-	sort.SliceStable(errs, func(i, j int) bool {
-		return cmp.Or(cmp.Compare(errs[i].file, errs[j].file), cmp.Compare(errs[i].row, errs[j].row)) < 0
-	})
-	out := make([]error, len(errs))
-	for i, e := range errs {
-		out[i] = e
-	}
-	return errors.Join(out...)
 }
 
 // readMetadata reads the package METADATA of each policy package of the

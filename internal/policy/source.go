@@ -1,11 +1,13 @@
 package policy
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -89,4 +91,41 @@ func ParseModules(sources []Source) (map[string]*ast.Module, error) {
 		return nil, fmt.Errorf("parse policies: %w", err)
 	}
 	return modules, nil
+}
+
+// locatedError is a load error at a line of a file; errors are reported
+// in file and line order.
+type locatedError struct {
+	file string
+	row  int
+	msg  string
+}
+
+func (e *locatedError) Error() string { return fmt.Sprintf("%s:%d: %s", e.file, e.row, e.msg) }
+
+// errorAt is the error at loc (file when loc has none).
+func errorAt(loc *ast.Location, file, format string, args ...any) *locatedError {
+	e := &locatedError{file: file, msg: fmt.Sprintf(format, args...)}
+	if loc != nil {
+		e.row = loc.Row
+		if loc.File != "" {
+			e.file = loc.File
+		}
+	}
+	return e
+}
+
+// joinSorted joins errs in file and line order (nil when there are none).
+func joinSorted(errs []*locatedError) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	sort.SliceStable(errs, func(i, j int) bool {
+		return cmp.Or(cmp.Compare(errs[i].file, errs[j].file), cmp.Compare(errs[i].row, errs[j].row)) < 0
+	})
+	out := make([]error, len(errs))
+	for i, e := range errs {
+		out[i] = e
+	}
+	return errors.Join(out...)
 }
