@@ -67,7 +67,7 @@ func Compile(ctx context.Context, sources []Source, params map[string]any) (*Set
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	meta, metaErrs := readMetadata(modules)
+	meta, metaErrs := readMetadata(modules, rules)
 	for _, name := range names {
 		if e := metaRule[name]; e != nil && isPolicy(rules[name]) {
 			metaErrs = append(metaErrs, e)

@@ -37,17 +37,19 @@ type metadata struct {
 	description       string
 }
 
-// readMetadata reads the package METADATA of each policy package of the
-// modules (parsed with annotations), by policy name. kinds or operations
-// anywhere else (a rule's METADATA, a helper package's) are an error: they
+// readMetadata reads the package METADATA of each policy of the modules
+// (parsed with annotations; rules: the rules each package under
+// PackagePrefix defines), by policy name. kinds or operations anywhere
+// else (a rule's METADATA, a helper or test package's) are an error: they
 // would be ignored.
-func readMetadata(modules map[string]*ast.Module) (map[string]metadata, []*locatedError) {
+func readMetadata(modules map[string]*ast.Module, rules map[string]map[string]bool) (map[string]metadata, []*locatedError) {
 	out := map[string]metadata{}
 	var errs []*locatedError
 	for file, m := range modules {
-		name, isPolicy := policyName(m)
+		name, ok := policyName(m)
+		policy := ok && isPolicy(rules[name])
 		for _, a := range m.Annotations {
-			if a.Scope == "package" && isPolicy {
+			if a.Scope == "package" && policy {
 				md, err := parseMetadata(a, m, file, name)
 				if err != nil {
 					errs = append(errs, err)

@@ -100,6 +100,8 @@ func TestMetadataErrors(t *testing.T) {
 			"p.rego:5: METADATA custom.kinds is read only from the METADATA block right above a policy's package line"},
 		"kinds on a helper package": {"# METADATA\n# custom:\n#   operations: [CREATE]\npackage driftguard.lib.p\n\nx := 1\n",
 			"p.rego:3: METADATA custom.operations is read only from the METADATA block right above a policy's package line"},
+		"kinds on a test package": {"# METADATA\n# custom:\n#   kinds: [Pod]\npackage driftguard.policies.p_test\n\ntest_x if true\n",
+			"p.rego:3: METADATA custom.kinds is read only from the METADATA block right above a policy's package line"},
 		"old meta rule": {"package driftguard.policies.p\n\nmeta := {\"kinds\": [\"Pod\"]}\n" + deny,
 			`p.rego:3: policy p: a meta rule no longer selects requests: replace it with a METADATA comment block right above the package line, "# METADATA", "# description: ...", "# custom:", "#   kinds: [Deployment]", "#   operations: [UPDATE]" (see docs/policy-authoring.md)`},
 		"not YAML": {"# METADATA\n# custom:\n#   kinds: [*]\npackage driftguard.policies.p" + deny,
@@ -125,10 +127,10 @@ func TestMetadataErrors(t *testing.T) {
 }
 
 // A helper package under driftguard.policies (no decision rule) may have a
-// rule named meta: only policies are refused for it.
+// rule named meta and METADATA of its own: only policies are refused them.
 func TestMetaRuleInAHelperIsNotRefused(t *testing.T) {
 	_, err := Compile(context.Background(), []Source{
-		{Name: "h.rego", Text: "package driftguard.policies.helper\n\nmeta := {\"anything\": 1}\n"},
+		{Name: "h.rego", Text: "# METADATA\n# custom:\n#   team: platform\npackage driftguard.policies.helper\n\nmeta := {\"anything\": 1}\n"},
 		{Name: "p.rego", Text: "package driftguard.policies.p\n\ndeny contains \"x\" if input.x\n"},
 	}, nil)
 	if err != nil {
