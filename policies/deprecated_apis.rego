@@ -3,15 +3,17 @@
 # every CREATE/UPDATE sent in such a version, naming the replacement.
 # Requests reach webhooks converted (matchPolicy Equivalent), so the
 # version the client used is input.request.requestKind.
+
+# METADATA
+# description: >-
+#   Warn on requests made in a deprecated or removed API version, naming
+#   the replacement.
+# custom:
+#   kinds: ["*"]
+#   operations: [CREATE, UPDATE]
 package driftguard.policies.deprecated_apis
 
 import data.driftguard.lib.pack_b
-
-meta := {
-	"kinds": ["*"],
-	"operations": ["CREATE", "UPDATE"],
-	"description": "Warn on requests made in a deprecated or removed API version, naming the replacement.",
-}
 
 # Rows by group/version (looked up by key: most requests use a current
 # version and find nothing), each with group, version, kind ("*": every

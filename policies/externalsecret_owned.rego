@@ -1,15 +1,17 @@
 # Secrets synced by an ExternalSecret: hand edits of their data are lost
 # at the next sync, so they are rejected with a pointer to the parameter
 # store. Scenarios 1 and 2.
+
+# METADATA
+# description: >-
+#   Reject hand edits of Secrets synced by an ExternalSecret; the value
+#   belongs in the parameter store.
+# custom:
+#   kinds: [Secret]
+#   operations: [UPDATE, DELETE]
 package driftguard.policies.externalsecret_owned
 
 import data.driftguard.lib
-
-meta := {
-	"kinds": ["Secret"],
-	"operations": ["UPDATE", "DELETE"],
-	"description": "Reject hand edits of Secrets synced by an ExternalSecret; the value belongs in the parameter store.",
-}
 
 data_change(c) if lib.secret_data_path(c.path)
 

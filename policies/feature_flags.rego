@@ -2,15 +2,17 @@
 # owner manages belong in the parameter store, synced by the workload's
 # flags ExternalSecret: a flag set by hand on the Deployment is lost at
 # the owner's next apply. Docs: docs/policies/feature_flags.md.
+
+# METADATA
+# description: >-
+#   Reject hand edits of FEATURE_FLAG_* env vars on owned workloads; flags
+#   belong in the flags ExternalSecret.
+# custom:
+#   kinds: [Deployment, StatefulSet, DaemonSet]
+#   operations: [UPDATE]
 package driftguard.policies.feature_flags
 
 import data.driftguard.lib
-
-meta := {
-	"kinds": ["Deployment", "StatefulSet", "DaemonSet"],
-	"operations": ["UPDATE"],
-	"description": "Reject hand edits of FEATURE_FLAG_* env vars on owned workloads; flags belong in the flags ExternalSecret.",
-}
 
 # {} also when no params document is loaded at all (unit tests, --no-config).
 default params := {}

@@ -3,15 +3,18 @@
 # no pod until someone deletes it; a hand edit of a pod they own is never
 # reconciled (the controller compares revision hashes, not specs), so the
 # pod silently differs from its template until it is recreated.
+
+# METADATA
+# description: >-
+#   Warn on template changes of OnDelete StatefulSets/DaemonSets (no pod
+#   is replaced) and on hand edits of pods they own (kept silently until
+#   the pod is recreated).
+# custom:
+#   kinds: [Pod, StatefulSet, DaemonSet]
+#   operations: [UPDATE]
 package driftguard.policies.latent_drift
 
 import data.driftguard.lib.pack_b
-
-meta := {
-	"kinds": ["Pod", "StatefulSet", "DaemonSet"],
-	"operations": ["UPDATE"],
-	"description": "Warn on template changes of OnDelete StatefulSets/DaemonSets (no pod is replaced) and on hand edits of pods they own (kept silently until the pod is recreated).",
-}
 
 params := pack_b.params("latent_drift", {"parentKinds": ["StatefulSet", "DaemonSet"]})
 

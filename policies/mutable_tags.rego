@@ -1,16 +1,18 @@
 # Tenant workloads run pinned images: a `latest` tag or no tag at all (and
 # no digest) is denied, since what runs changes whenever the tag moves;
 # an image without a digest gets a warning. Docs: docs/policies/mutable_tags.md.
+
+# METADATA
+# description: >-
+#   Deny mutable image tags (latest, or no tag and no digest) on tenant
+#   workloads; warn about images without a digest.
+# custom:
+#   kinds: [Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob]
+#   operations: [CREATE, UPDATE]
 package driftguard.policies.mutable_tags
 
 import data.driftguard.lib
 import data.driftguard.lib.pack_a
-
-meta := {
-	"kinds": pack_a.workload_kinds,
-	"operations": ["CREATE", "UPDATE"],
-	"description": "Deny mutable image tags (latest, or no tag and no digest) on tenant workloads; warn about images without a digest.",
-}
 
 # {} also when no params document is loaded at all (unit tests, --no-config).
 default params := {}

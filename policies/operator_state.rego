@@ -3,16 +3,19 @@
 # Editing or removing them makes the operator re-run its create handler,
 # which regenerates credentials that running pods hold. Credential
 # Secrets' password keys change only as a declared rotation.
+
+# METADATA
+# description: >-
+#   Only the operator edits its bookkeeping annotations and status;
+#   credential Secrets' password keys change only with a rotation
+#   annotation.
+# custom:
+#   kinds: ["*"]
+#   operations: [UPDATE]
 package driftguard.policies.operator_state
 
 import data.driftguard.lib
 import data.driftguard.lib.pack_b
-
-meta := {
-	"kinds": ["*"],
-	"operations": ["UPDATE"],
-	"description": "Only the operator edits its bookkeeping annotations and status; credential Secrets' password keys change only with a rotation annotation.",
-}
 
 params := pack_b.params("operator_state", {
 	"annotationPrefixes": ["kopf.zalando.org/"],

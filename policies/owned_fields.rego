@@ -1,15 +1,17 @@
 # Rejects hand edits of fields that a declared owner (Terraform, an
 # operator, ESO, GitOps) owns, and deletes of objects a declared owner
 # wholly owns. Scenarios 1-7, 10, 11, 15 and 18.
+
+# METADATA
+# description: >-
+#   Reject hand edits of fields owned by a declared owner, naming the
+#   owner and where to change them instead.
+# custom:
+#   kinds: ["*"]
+#   operations: [UPDATE, DELETE]
 package driftguard.policies.owned_fields
 
 import data.driftguard.lib
-
-meta := {
-	"kinds": ["*"],
-	"operations": ["UPDATE", "DELETE"],
-	"description": "Reject hand edits of fields owned by a declared owner, naming the owner and where to change them instead.",
-}
 
 params := object.get(data.driftguard.params, "owned_fields", {})
 

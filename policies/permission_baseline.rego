@@ -3,15 +3,17 @@
 # (config permissionBaseline) says what they need; driftguard indexes the
 # roles and bindings each need depends on alone, and this policy denies
 # (or, in warn mode, warns about) deleting or changing them. Scenario 14.
+
+# METADATA
+# description: >-
+#   Deny deleting or changing the roles and bindings that the permission
+#   baseline of controller service accounts depends on.
+# custom:
+#   kinds: [ClusterRoleBinding, RoleBinding, ClusterRole, Role]
+#   operations: [UPDATE, DELETE]
 package driftguard.policies.permission_baseline
 
 import data.driftguard.lib
-
-meta := {
-	"kinds": ["ClusterRoleBinding", "RoleBinding", "ClusterRole", "Role"],
-	"operations": ["UPDATE", "DELETE"],
-	"description": "Deny deleting or changing the roles and bindings that the permission baseline of controller service accounts depends on.",
-}
 
 needs_text := concat("; ", sort([n.text | some n in input.baseline]))
 

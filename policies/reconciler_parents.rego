@@ -3,16 +3,19 @@
 # (RoleBindings, Deployments, ConfigMaps) from their labels and
 # annotations. Warn on metadata changes; only platform admins may drop a
 # Namespace out of the parent by removing or changing the enrollment label.
+
+# METADATA
+# description: >-
+#   Warn on label/annotation changes of Namespaces a metacontroller parent
+#   renders children from; only admins may change or remove the enrollment
+#   label.
+# custom:
+#   kinds: [Namespace]
+#   operations: [UPDATE]
 package driftguard.policies.reconciler_parents
 
 import data.driftguard.lib
 import data.driftguard.lib.pack_b
-
-meta := {
-	"kinds": ["Namespace"],
-	"operations": ["UPDATE"],
-	"description": "Warn on label/annotation changes of Namespaces a metacontroller parent renders children from; only admins may change or remove the enrollment label.",
-}
 
 params := pack_b.params("reconciler_parents", {
 	"enrollmentLabel": "app.kubernetes.io/part-of",

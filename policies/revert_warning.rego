@@ -2,15 +2,17 @@
 # controlling owner's reconciler (Deployment→ReplicaSet, metacontroller
 # parents such as a profile Namespace, ExternalSecret→Secret) or a GitOps
 # controller tracking the object. Scenarios 8 and 9.
+
+# METADATA
+# description: >-
+#   Warn on image changes that the controlling owner or a GitOps
+#   controller will revert, naming the owner and the real source.
+# custom:
+#   kinds: ["*"]
+#   operations: [UPDATE]
 package driftguard.policies.revert_warning
 
 import data.driftguard.lib
-
-meta := {
-	"kinds": ["*"],
-	"operations": ["UPDATE"],
-	"description": "Warn on image changes that the controlling owner or a GitOps controller will revert, naming the owner and the real source.",
-}
 
 # Warnings are for hand edits: people, and declared owners (e.g. the
 # Terraform runner) writing an object some other owner reconciles.

@@ -3,16 +3,18 @@
 # allowPrivilegeEscalation, dropped or added capabilities, privileged) is
 # denied whoever makes it, and privileged containers are denied on CREATE.
 # Docs: docs/policies/security_context.md.
+
+# METADATA
+# description: >-
+#   Deny updates that loosen the security context of tenant workloads, and
+#   privileged tenant containers.
+# custom:
+#   kinds: [Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob]
+#   operations: [CREATE, UPDATE]
 package driftguard.policies.security_context
 
 import data.driftguard.lib
 import data.driftguard.lib.pack_a
-
-meta := {
-	"kinds": pack_a.workload_kinds,
-	"operations": ["CREATE", "UPDATE"],
-	"description": "Deny updates that loosen the security context of tenant workloads, and privileged tenant containers.",
-}
 
 # {} also when no params document is loaded at all (unit tests, --no-config).
 default params := {}

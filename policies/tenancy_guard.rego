@@ -5,15 +5,17 @@
 # policies. Only config admins (input.actor.admin) may change or remove
 # the tenant label of a tenant Namespace or write those ConfigMaps;
 # adding the label (opting in) is for everyone.
+
+# METADATA
+# description: >-
+#   Only admins may remove or change the tenant label of a tenant
+#   Namespace, or write driftguard's own ConfigMaps.
+# custom:
+#   kinds: [Namespace, ConfigMap]
+#   operations: [CREATE, UPDATE, DELETE]
 package driftguard.policies.tenancy_guard
 
 import data.driftguard.lib.pack_b
-
-meta := {
-	"kinds": ["Namespace", "ConfigMap"],
-	"operations": ["CREATE", "UPDATE", "DELETE"],
-	"description": "Only admins may remove or change the tenant label of a tenant Namespace, or write driftguard's own ConfigMaps.",
-}
 
 params := pack_b.params("tenancy_guard", {
 	"tenantLabel": {"key": "driftguard.io/tenant", "value": "true"},

@@ -2,15 +2,17 @@
 # main container runs. Dashboards, alerts and the "what version are we
 # on?" question read the label; the runtime runs the image. Warn when a
 # CREATE or UPDATE leaves them disagreeing.
+
+# METADATA
+# description: >-
+#   Warn when a tenant workload's pod-template version label no longer
+#   equals its main container's image tag.
+# custom:
+#   kinds: [Deployment, StatefulSet, DaemonSet]
+#   operations: [CREATE, UPDATE]
 package driftguard.policies.version_label
 
 import data.driftguard.lib.pack_b
-
-meta := {
-	"kinds": ["Deployment", "StatefulSet", "DaemonSet"],
-	"operations": ["CREATE", "UPDATE"],
-	"description": "Warn when a tenant workload's pod-template version label no longer equals its main container's image tag.",
-}
 
 params := pack_b.params("version_label", {
 	"tenantNamespaces": ["tenant-*"],

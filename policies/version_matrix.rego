@@ -2,15 +2,18 @@
 # component should run. Live workloads that run something else are drift;
 # admission warns on changes that move a workload away from the matrix.
 # Scenario 13.
+
+# METADATA
+# description: >-
+#   Compare workload images and reconciler inputs (ConfigMap keys) with
+#   the version matrix: drift for live mismatches, a warning for changes
+#   that move away from it.
+# custom:
+#   kinds: [Deployment, StatefulSet, DaemonSet, Pod, ConfigMap]
+#   operations: [CREATE, UPDATE]
 package driftguard.policies.version_matrix
 
 import data.driftguard.lib
-
-meta := {
-	"kinds": ["Deployment", "StatefulSet", "DaemonSet", "Pod", "ConfigMap"],
-	"operations": ["CREATE", "UPDATE"],
-	"description": "Compare workload images and reconciler inputs (ConfigMap keys) with the version matrix: drift for live mismatches, a warning for changes that move away from it.",
-}
 
 pod_spec := input.object.spec.template.spec if input.object.spec.template
 pod_spec := input.object.spec if input.request.kind.kind == "Pod"

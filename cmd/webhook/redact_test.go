@@ -70,9 +70,12 @@ func plantedReview(t *testing.T) []byte {
 // copyPolicy patches Secrets with their own values (a copy of data.TOKEN,
 // the last-applied annotation rewritten, the whole stringData), so that
 // patches printed by eval --mutate and by test reports carry them.
-const copyPolicy = `package driftguard.policies.copy_secret
+const copyPolicy = `# METADATA
+# custom:
+#   kinds: [Secret]
+#   operations: [UPDATE]
+package driftguard.policies.copy_secret
 import rego.v1
-meta := {"kinds": ["Secret"], "operations": ["UPDATE"]}
 patch contains {"op": "add", "path": "/data/COPY", "value": input.object.data.TOKEN}
 patch contains {"op": "replace", "path": "/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration", "value": input.object.metadata.annotations["kubectl.kubernetes.io/last-applied-configuration"]}
 patch contains {"op": "add", "path": "/stringData", "value": input.object.stringData}

@@ -29,8 +29,11 @@ import (
 
 // slowRego denies ConfigMap creates after busy work of about a second or
 // more (numbers.range builds a long array); other kinds are not matched.
-const slowRego = `package driftguard.policies.slow
-meta := {"kinds": ["ConfigMap"], "operations": ["CREATE"]}
+const slowRego = `# METADATA
+# custom:
+#   kinds: [ConfigMap]
+#   operations: [CREATE]
+package driftguard.policies.slow
 deny contains "slow policy finished" if {
 	n := numbers.range(1, 4000000)
 	count([x | some x in n; x < 0]) == 0
@@ -38,7 +41,7 @@ deny contains "slow policy finished" if {
 `
 
 func genRego(gen int) string {
-	return fmt.Sprintf("package driftguard.policies.gen\nmeta := {\"kinds\": [\"Deployment\"], \"operations\": [\"UPDATE\"]}\nwarn contains {\"msg\": \"generation %d\"} if true\n", gen)
+	return fmt.Sprintf("# METADATA\n# custom:\n#   kinds: [Deployment]\n#   operations: [UPDATE]\npackage driftguard.policies.gen\nwarn contains {\"msg\": \"generation %d\"} if true\n", gen)
 }
 
 func freeAddr(t *testing.T) string {

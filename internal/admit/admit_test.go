@@ -346,8 +346,11 @@ func TestBadRequestsGet4xxAndServerKeepsServing(t *testing.T) {
 
 func TestPolicyTimeoutFailsClosed(t *testing.T) {
 	dir := t.TempDir()
-	slow := `package driftguard.policies.slow
-meta := {"kinds": ["Deployment"], "operations": ["UPDATE"]}
+	slow := `# METADATA
+# custom:
+#   kinds: [Deployment]
+#   operations: [UPDATE]
+package driftguard.policies.slow
 deny contains "never" if {
 	n := numbers.range(1, 100000000)
 	count([x | some x in n; x < 0]) > 0
@@ -421,8 +424,11 @@ func policyWarnings(ws []string, policy string) []string {
 // webhook reports the failure.
 func TestMutateEvaluatesOnlyWhatItAnswers(t *testing.T) {
 	dir := t.TempDir()
-	probe := `package driftguard.policies.probe
-meta := {"kinds": ["Deployment"], "operations": ["UPDATE"]}
+	probe := `# METADATA
+# custom:
+#   kinds: [Deployment]
+#   operations: [UPDATE]
+package driftguard.policies.probe
 v := 1 if input.request.name
 v := 2 if input.request.name
 deny contains "never" if v == 3

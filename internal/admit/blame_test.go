@@ -13,8 +13,11 @@ import (
 
 // busyPolicy matches Deployment UPDATE and needs seconds of comprehension
 // steps (keeping nothing, so memory stays small) before it could answer.
-const busyPolicy = `package driftguard.policies.busy
-meta := {"kinds": ["Deployment"], "operations": ["UPDATE"]}
+const busyPolicy = `# METADATA
+# custom:
+#   kinds: [Deployment]
+#   operations: [UPDATE]
+package driftguard.policies.busy
 r := numbers.range(1, 3000)
 deny contains "busy policy finished" if count([x | some x in r; some y in r; x * y < 0]) == 0
 `

@@ -14,8 +14,11 @@ import (
 
 // boomPolicy fails at run time on every Deployment UPDATE (its complete
 // rule gets two values: a conflict error).
-const boomPolicy = `package driftguard.policies.boom
-meta := {"kinds": ["Deployment"], "operations": ["UPDATE"]}
+const boomPolicy = `# METADATA
+# custom:
+#   kinds: [Deployment]
+#   operations: [UPDATE]
+package driftguard.policies.boom
 value := 1 if input.request.operation == "UPDATE"
 value := 2 if input.request.operation == "UPDATE"
 deny contains "boom" if value == 3

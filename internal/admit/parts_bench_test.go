@@ -130,9 +130,11 @@ func BenchmarkStackLowerBound(b *testing.B) {
 	json.Unmarshal(review(b, nil), &rv)
 	var srcs []policy.Source
 	for i := range 9 {
-		srcs = append(srcs, policy.Source{Name: fmt.Sprintf("empty%d.rego", i), Text: fmt.Sprintf(`package driftguard.policies.empty%d
-
-meta := {"kinds": ["Deployment"], "operations": ["UPDATE"]}
+		srcs = append(srcs, policy.Source{Name: fmt.Sprintf("empty%d.rego", i), Text: fmt.Sprintf(`# METADATA
+# custom:
+#   kinds: [Deployment]
+#   operations: [UPDATE]
+package driftguard.policies.empty%d
 
 deny contains {"field": "", "msg": "never"} if input.request.operation == "DELETE"
 `, i)})

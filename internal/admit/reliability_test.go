@@ -52,8 +52,11 @@ func init() {
 	}, funcr.Options{Verbosity: 10, LogCaller: funcr.None}))
 }
 
-const slowPolicy = `package driftguard.policies.slow
-meta := {"kinds": ["Deployment"], "operations": ["UPDATE"]}
+const slowPolicy = `# METADATA
+# custom:
+#   kinds: [Deployment]
+#   operations: [UPDATE]
+package driftguard.policies.slow
 deny contains "never" if {
 	n := numbers.range(1, 100000000)
 	count([x | some x in n; x < 0]) > 0
@@ -299,7 +302,7 @@ func TestHotReloadUnderLoad(t *testing.T) {
 func TestReloaderPolicyDirUnderLoad(t *testing.T) {
 	dir := t.TempDir()
 	extra := func(i int) string {
-		return fmt.Sprintf("package driftguard.policies.extra\nmeta := {\"kinds\": [\"Deployment\"], \"operations\": [\"UPDATE\"]}\nwarn contains {\"msg\": \"generation %d\"} if true\n", i)
+		return fmt.Sprintf("# METADATA\n# custom:\n#   kinds: [Deployment]\n#   operations: [UPDATE]\npackage driftguard.policies.extra\nwarn contains {\"msg\": \"generation %d\"} if true\n", i)
 	}
 	writeFile(t, filepath.Join(dir, "extra.rego"), extra(0))
 	opts := loader.Options{PolicyDirs: []string{dir}}

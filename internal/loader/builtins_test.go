@@ -15,9 +15,11 @@ import (
 	"github.com/driftguard/driftguard/internal/metrics"
 )
 
-const httpSendPolicy = `package driftguard.policies.phone_home
-
-meta := {"kinds": ["Pod"], "operations": ["CREATE"]}
+const httpSendPolicy = `# METADATA
+# custom:
+#   kinds: [Pod]
+#   operations: [CREATE]
+package driftguard.policies.phone_home
 
 deny contains "blocked upstream" if {
 	resp := http.send({"method": "GET", "url": "http://203.0.113.1/allow"})
@@ -52,7 +54,7 @@ func TestHotReloadRefusesNetworkBuiltin(t *testing.T) {
 	if e.State() != st {
 		t.Fatal("serving state changed after a refused reload")
 	}
-	want := filepath.Join(dir, "phone_home.rego") + ":6: http.send is not allowed in driftguard policies"
+	want := filepath.Join(dir, "phone_home.rego") + ":8: http.send is not allowed in driftguard policies"
 	if !strings.Contains(logged.String(), want) {
 		t.Errorf("log lacks %q:\n%s", want, logged.String())
 	}

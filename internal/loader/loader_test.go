@@ -20,9 +20,11 @@ import (
 	"github.com/driftguard/driftguard/internal/policy"
 )
 
-const extra = `package driftguard.policies.no_latest
-
-meta := {"kinds": ["Pod"], "operations": ["CREATE"]}
+const extra = `# METADATA
+# custom:
+#   kinds: [Pod]
+#   operations: [CREATE]
+package driftguard.policies.no_latest
 
 deny contains {"msg": sprintf("container %s uses the latest tag", [c.name]), "field": "spec.containers"} if {
 	some c in input.object.spec.containers
@@ -81,10 +83,10 @@ func TestLoadBundledAndExtraPolicies(t *testing.T) {
 
 func TestLoadErrorsAreClear(t *testing.T) {
 	cases := map[string]struct{ file, want string }{
-		"syntax":       {"package driftguard.policies.bad\ndeny contains x if {", "bad.rego"},
-		"unsafe var":   {"package driftguard.policies.bad\ndeny contains x if { y := 1 }", "var x is unsafe"},
-		"bad meta":     {"package driftguard.policies.bad\nmeta := {\"operations\": [\"PATCH\"]}\ndeny contains \"x\" if false", "operation \"PATCH\""},
-		"meta not obj": {"package driftguard.policies.bad\nmeta := 3\ndeny contains \"x\" if false", "meta must be an object"},
+		"syntax":        {"package driftguard.policies.bad\ndeny contains x if {", "bad.rego"},
+		"unsafe var":    {"package driftguard.policies.bad\ndeny contains x if { y := 1 }", "var x is unsafe"},
+		"bad operation": {"# METADATA\n# custom:\n#   operations: [PATCH]\npackage driftguard.policies.bad\ndeny contains \"x\" if false", "bad.rego:3: policy bad: METADATA custom.operations: \"PATCH\" is not one of"},
+		"old meta rule": {"package driftguard.policies.bad\nmeta := 3\ndeny contains \"x\" if false", "bad.rego:2: policy bad: a meta rule no longer selects requests"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -145,7 +147,7 @@ func TestHotReloadKeepsLastGoodSet(t *testing.T) {
 		t.Fatalf("previous policies stopped serving: %+v %v", d, err)
 	}
 
-	write(t, filepath.Join(dir, "broken.rego"), "package driftguard.policies.broken\nmeta := {\"kinds\": [\"Pod\"]}\nwarn contains \"fixed\" if true")
+	write(t, filepath.Join(dir, "broken.rego"), "# METADATA\n# custom:\n#   kinds: [Pod]\npackage driftguard.policies.broken\nwarn contains \"fixed\" if true")
 	if !r.Check(context.Background()) {
 		t.Fatal("fixed policy set not loaded")
 	}

@@ -1,9 +1,6 @@
 package policy
 
 import (
-	"errors"
-	"fmt"
-	"sort"
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -50,27 +47,16 @@ func isForbidden(name string) bool {
 // allowed ...". Compiling with Capabilities would also fail, but with
 // OPA's "undefined function", which does not say why.
 func CheckBuiltins(modules map[string]*ast.Module) error {
-	type hit struct {
-		file string
-		row  int
-		name string
-	}
-	var hits []hit
-	seen := map[hit]bool{}
+	var hits []*locatedError
+	seen := map[locatedError]bool{}
 	add := func(ref ast.Ref, loc *ast.Location, file string) {
 		name := ref.String()
 		if !isForbidden(name) {
 			return
 		}
-		h := hit{file: file, name: name}
-		if loc != nil {
-			h.row = loc.Row
-			if loc.File != "" {
-				h.file = loc.File
-			}
-		}
-		if !seen[h] {
-			seen[h] = true
+		h := errorAt(loc, file, "%s %s", name, forbiddenWhy)
+		if !seen[*h] {
+			seen[*h] = true
 			hits = append(hits, h)
 		}
 	}
@@ -101,18 +87,5 @@ func CheckBuiltins(modules map[string]*ast.Module) error {
 			return false
 		})
 	}
-	if len(hits) == 0 {
-		return nil
-	}
-	sort.Slice(hits, func(i, j int) bool {
-		if hits[i].file != hits[j].file {
-			return hits[i].file < hits[j].file
-		}
-		return hits[i].row < hits[j].row
-	})
-	errs := make([]error, len(hits))
-	for i, h := range hits {
-		errs[i] = fmt.Errorf("%s:%d: %s %s", h.file, h.row, h.name, forbiddenWhy)
-	}
-	return errors.Join(errs...)
+	return joinSorted(hits)
 }

@@ -13,24 +13,33 @@ import (
 // slowSource busies itself for seconds (9 million comprehension steps
 // that keep nothing, so memory stays small) before it could answer.
 func slowSource(name string) Source {
-	return Source{Name: name + ".rego", Text: `package driftguard.policies.` + name + `
-meta := {"kinds": ["Deployment"], "operations": ["UPDATE"]}
+	return Source{Name: name + ".rego", Text: `# METADATA
+# custom:
+#   kinds: [Deployment]
+#   operations: [UPDATE]
+package driftguard.policies.` + name + `
 r := numbers.range(1, 3000)
 deny contains "slow policy finished" if count([x | some x in r; some y in r; x * y < 0]) == 0
 `}
 }
 
 func fastSource(name string) Source {
-	return Source{Name: name + ".rego", Text: `package driftguard.policies.` + name + `
-meta := {"kinds": ["Deployment"], "operations": ["UPDATE"]}
+	return Source{Name: name + ".rego", Text: `# METADATA
+# custom:
+#   kinds: [Deployment]
+#   operations: [UPDATE]
+package driftguard.policies.` + name + `
 deny contains {"msg": "` + name + ` denies", "field": "spec.replicas"} if input.request.name == "api"
 warn contains "` + name + ` warns" if input.request.name
 `}
 }
 
 // boomSource fails at run time when input.boom is set (a conflict).
-var boomSource = Source{Name: "a_boom.rego", Text: `package driftguard.policies.a_boom
-meta := {"kinds": ["Deployment"], "operations": ["UPDATE"]}
+var boomSource = Source{Name: "a_boom.rego", Text: `# METADATA
+# custom:
+#   kinds: [Deployment]
+#   operations: [UPDATE]
+package driftguard.policies.a_boom
 value := 1 if input.boom
 value := 2 if input.boom
 deny contains "boom" if value == 3

@@ -31,9 +31,11 @@ func write(t *testing.T, dir, name, content string) string {
 }
 
 // teamLabel is a small policy with every rule: deny, warn, patch, drift.
-const teamLabel = `package driftguard.policies.team_label
-
-meta := {"kinds": ["Deployment"], "operations": ["CREATE", "UPDATE"]}
+const teamLabel = `# METADATA
+# custom:
+#   kinds: [Deployment]
+#   operations: [CREATE, UPDATE]
+package driftguard.policies.team_label
 
 deny contains {"msg": msg, "field": "metadata.labels[team]"} if {
 	not input.object.metadata.labels.team

@@ -232,9 +232,11 @@ func writeExtraPolicies(dir string, n int) error {
 		return err
 	}
 	for i := range n {
-		src := fmt.Sprintf(`package driftguard.policies.bench_nonmatching_%03d
-
-meta := {"kinds": ["BenchKind%03d"], "operations": ["CREATE", "UPDATE", "DELETE"]}
+		src := fmt.Sprintf(`# METADATA
+# custom:
+#   kinds: [BenchKind%03d]
+#   operations: [CREATE, UPDATE, DELETE]
+package driftguard.policies.bench_nonmatching_%03d
 
 deny contains {"msg": "never", "field": "spec"} if input.request.name == "never-%03d"
 `, i, i, i)

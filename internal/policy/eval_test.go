@@ -15,17 +15,26 @@ import (
 // patches, one fails at run time when input.boom is set (its complete
 // rule value gets two values: a conflict error).
 var combinedSources = []Source{
-	{Name: "a.rego", Text: `package driftguard.policies.a
-meta := {"kinds": ["Deployment"], "operations": ["UPDATE"]}
+	{Name: "a.rego", Text: `# METADATA
+# custom:
+#   kinds: [Deployment]
+#   operations: [UPDATE]
+package driftguard.policies.a
 deny contains {"msg": sprintf("a denies %s", [input.request.name]), "field": "spec.replicas"} if input.request.name != "ok"
 `},
-	{Name: "b.rego", Text: `package driftguard.policies.b
-meta := {"kinds": ["*"], "operations": ["UPDATE", "CREATE"]}
+	{Name: "b.rego", Text: `# METADATA
+# custom:
+#   kinds: ["*"]
+#   operations: [UPDATE, CREATE]
+package driftguard.policies.b
 warn contains "b warns"
 patch contains {"op": "add", "path": "/metadata/labels/b", "value": "x"}
 `},
-	{Name: "c.rego", Text: `package driftguard.policies.c
-meta := {"kinds": ["Deployment"], "operations": ["UPDATE"]}
+	{Name: "c.rego", Text: `# METADATA
+# custom:
+#   kinds: [Deployment]
+#   operations: [UPDATE]
+package driftguard.policies.c
 value := 1 if input.boom
 value := 2 if input.boom
 deny contains "c denies" if value == 3
