@@ -82,7 +82,7 @@ func evalMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return bad("%v", err)
 	}
 	ctx := context.Background()
-	opts, notes := suite.PolicyOptions(dirs, noBundled)
+	opts, notes := loader.PolicyOptions(dirs, noBundled)
 	for _, n := range notes {
 		fmt.Fprintf(stderr, "note: %s\n", n)
 	}
