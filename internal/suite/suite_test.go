@@ -94,7 +94,6 @@ func policyDir(t *testing.T) string {
 func load(t *testing.T, o Options, file string) (*Runner, []*Suite, error) {
 	t.Helper()
 	r := NewRunner(o)
-	t.Cleanup(r.Close)
 	s, err := r.LoadFiles(context.Background(), []string{file})
 	return r, s, err
 }
@@ -588,7 +587,6 @@ func TestBundledSuites(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := NewRunner(Options{PolicyDirs: []string{dir}})
-	defer r.Close()
 	suites, err := r.LoadFiles(context.Background(), files)
 	if err != nil {
 		t.Fatal(err)
