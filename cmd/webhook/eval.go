@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/driftguard/driftguard/internal/answer"
 	"github.com/driftguard/driftguard/internal/loader"
 	"github.com/driftguard/driftguard/internal/redact"
 	"github.com/driftguard/driftguard/internal/suite"
@@ -81,7 +82,7 @@ func evalMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return bad("%v", err)
 	}
 	ctx := context.Background()
-	opts, notes := suite.PolicyOptions(dirs, noBundled)
+	opts, notes := loader.PolicyOptions(dirs, noBundled)
 	for _, n := range notes {
 		fmt.Fprintf(stderr, "note: %s\n", n)
 	}
@@ -94,9 +95,9 @@ func evalMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "warning: config: %s\n", w)
 	}
 	req := rv.Request
-	ans, d, err := suite.Evaluate(ctx, st, req, suite.EvalOptions{Mutate: mutate})
+	ans, d, err := answer.Evaluate(ctx, st, req, answer.Options{Mutate: mutate})
 	if err != nil {
-		if suite.IsBadInput(err) {
+		if answer.IsBadInput(err) {
 			return bad("the review cannot be evaluated: %v", err)
 		}
 		fmt.Fprintf(stderr, "driftguard eval: %v\n", err)
@@ -109,7 +110,7 @@ func evalMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	for _, p := range st.Policies.Policies {
 		if !matched[p.Name] {
-			ans.Verdicts = append(ans.Verdicts, suite.Verdict{Policy: p.Name, Mode: string(st.Config.ModeFor(p.Name)), Decision: "skipped"})
+			ans.Verdicts = append(ans.Verdicts, answer.Verdict{Policy: p.Name, Mode: string(st.Config.ModeFor(p.Name)), Decision: "skipped"})
 		}
 	}
 

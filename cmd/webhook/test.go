@@ -109,7 +109,6 @@ func testMain(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	start := time.Now()
 	r := suite.NewRunner(o)
-	defer r.Close()
 
 	files, err := suite.Discover(paths)
 	if err != nil {

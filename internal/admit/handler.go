@@ -226,19 +226,7 @@ func (h *HTTPHandler) read(r *http.Request) (*admissionv1.AdmissionReview, *http
 	if err := gojson.Unmarshal(body, review); err != nil {
 		return nil, &httpError{http.StatusBadRequest, "malformed", "request body is not an AdmissionReview: " + err.Error()}
 	}
-	if review.APIVersion != "admission.k8s.io/v1" || review.Kind != "AdmissionReview" {
-		return nil, &httpError{http.StatusBadRequest, "api_version", fmt.Sprintf("apiVersion %q kind %q: only admission.k8s.io/v1 AdmissionReview is served (set admissionReviewVersions: [v1])", review.APIVersion, review.Kind)}
-	}
-	if review.Request == nil {
-		return nil, &httpError{http.StatusBadRequest, "malformed", "AdmissionReview has no request"}
-	}
-	if review.Request.UID == "" {
-		return nil, &httpError{http.StatusBadRequest, "missing_uid", "AdmissionReview request has no uid"}
-	}
-	if review.Request.Kind.Kind == "" || review.Request.Operation == "" {
-		return nil, &httpError{http.StatusBadRequest, "malformed", "AdmissionReview request needs kind and operation"}
-	}
-	if herr := checkOperation(review.Request); herr != nil {
+	if herr := checkReview(review); herr != nil {
 		return nil, herr
 	}
 	return review, nil

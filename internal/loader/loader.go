@@ -1,6 +1,3 @@
-// Package loader builds the serving state (config, input builder,
-// compiled policies) from files and embedded defaults, and reloads it
-// when the files change, keeping the last good state on failure.
 package loader
 
 import (
@@ -29,6 +26,9 @@ import (
 type Options struct {
 	// ConfigFile is the YAML config; empty means the embedded default.
 	ConfigFile string
+	// Config, when set, is the config itself (config.Parse), used instead
+	// of ConfigFile, which must then be empty. Reload does not watch it.
+	Config *config.Config
 	// PolicyDirs are extra directories of .rego files.
 	PolicyDirs []string
 	// NoBundled leaves the embedded policies out.
@@ -64,7 +64,7 @@ func Sources(o Options, withTests bool) ([]policy.Source, error) {
 
 // Load builds a state from the options.
 func Load(ctx context.Context, o Options) (*admit.State, error) {
-	cfg, err := config.Load(o.ConfigFile)
+	cfg, err := o.config()
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +99,16 @@ func Load(ctx context.Context, o Options) (*admit.State, error) {
 		b = b.WithScaleReader(o.Scale)
 	}
 	return &admit.State{Config: cfg, Builder: b, Policies: set}, nil
+}
+
+func (o Options) config() (*config.Config, error) {
+	if o.Config == nil {
+		return config.Load(o.ConfigFile)
+	}
+	if o.ConfigFile != "" {
+		return nil, fmt.Errorf("config %s: a config is given as well as the file; give one", o.ConfigFile)
+	}
+	return o.Config, nil
 }
 
 // Fingerprint hashes the contents of the config file and the policy

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/driftguard/driftguard/internal/answer"
 	"github.com/driftguard/driftguard/internal/policy"
 )
 
@@ -37,7 +38,7 @@ type CaseResult struct {
 	// Output is what a Rego test printed.
 	Output string `json:"output,omitempty"`
 	// Got is the answer a fixture case received.
-	Got *Answer `json:"got,omitempty"`
+	Got *answer.Answer `json:"got,omitempty"`
 	// Drift are the drift findings by policy (cases that expect drift).
 	Drift map[string][]policy.Finding `json:"drift,omitempty"`
 }
@@ -348,7 +349,7 @@ func countText(c Counts) string {
 	return s
 }
 
-func summary(a *Answer) string {
+func summary(a *answer.Answer) string {
 	var parts []string
 	if a.Allowed {
 		parts = append(parts, "allowed")

@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
+
+	"github.com/driftguard/driftguard/internal/admit"
 )
 
 // OperationAudit is a case that only evaluates drift rules (the live
@@ -24,8 +26,8 @@ const OperationAudit = "AUDIT"
 var operations = map[string]bool{"CREATE": true, "UPDATE": true, "DELETE": true, "CONNECT": true, OperationAudit: true}
 
 // ReadReview reads an AdmissionReview (JSON or YAML) from a file, or from
-// stdin when path is "-", and checks it as the webhook does: v1 only,
-// with a request that has a uid, a kind and an operation.
+// stdin when path is "-", and checks it as the webhook does
+// (admit.CheckReview).
 func ReadReview(path string, stdin io.Reader) (*admissionv1.AdmissionReview, error) {
 	var b []byte
 	var err error
@@ -45,7 +47,8 @@ func ReadReview(path string, stdin io.Reader) (*admissionv1.AdmissionReview, err
 	return rv, nil
 }
 
-// ParseReview decodes and checks an AdmissionReview (JSON or YAML).
+// ParseReview decodes an AdmissionReview (JSON or YAML) and checks it as
+// the webhook does (admit.CheckReview).
 func ParseReview(b []byte) (*admissionv1.AdmissionReview, error) {
 	if len(strings.TrimSpace(string(b))) == 0 {
 		return nil, errors.New("empty; expected an admission.k8s.io/v1 AdmissionReview")
@@ -58,27 +61,10 @@ func ParseReview(b []byte) (*admissionv1.AdmissionReview, error) {
 	if err := json.Unmarshal(j, rv); err != nil {
 		return nil, fmt.Errorf("not an AdmissionReview: %w", cleanJSONError(err))
 	}
-	if err := CheckReview(rv); err != nil {
+	if err := admit.CheckReview(rv); err != nil {
 		return nil, err
 	}
 	return rv, nil
-}
-
-// CheckReview applies the webhook's checks (internal/admit HTTPHandler).
-func CheckReview(rv *admissionv1.AdmissionReview) error {
-	if rv.APIVersion != "admission.k8s.io/v1" || rv.Kind != "AdmissionReview" {
-		return fmt.Errorf("apiVersion %q kind %q: only admission.k8s.io/v1 AdmissionReview is served", rv.APIVersion, rv.Kind)
-	}
-	if rv.Request == nil {
-		return errors.New("AdmissionReview has no request")
-	}
-	if rv.Request.UID == "" {
-		return errors.New("AdmissionReview request has no uid")
-	}
-	if rv.Request.Kind.Kind == "" || rv.Request.Operation == "" {
-		return errors.New("AdmissionReview request needs kind and operation")
-	}
-	return nil
 }
 
 // files caches the files a run reads (objects are often reused).

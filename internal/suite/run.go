@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/driftguard/driftguard/internal/answer"
 	"github.com/driftguard/driftguard/internal/policy"
 )
 
@@ -49,12 +50,12 @@ func (r *Runner) runCase(ctx context.Context, c *Case) (res CaseResult) {
 	var fails []string
 	failf := func(format string, a ...any) { fails = append(fails, fmt.Sprintf(format, a...)) }
 
-	var got *Answer
+	var got *answer.Answer
 	if c.Request != nil {
-		a, _, err := Evaluate(ctx, c.state, c.Request, EvalOptions{Mutate: true, Now: c.now})
+		a, _, err := answer.Evaluate(ctx, c.state, c.Request, answer.Options{Mutate: true, Now: c.now})
 		got = a
 		switch {
-		case err != nil && !IsBadInput(err):
+		case err != nil && !answer.IsBadInput(err):
 			res.Status, res.Reason, res.Got = StatusError, err.Error(), got.Redacted()
 			return res
 		case x.Error != nil:
@@ -95,7 +96,7 @@ func (r *Runner) runCase(ctx context.Context, c *Case) (res CaseResult) {
 	return res
 }
 
-func checkAnswer(x *Expect, got *Answer) []string {
+func checkAnswer(x *Expect, got *answer.Answer) []string {
 	var fails []string
 	failf := func(format string, a ...any) { fails = append(fails, fmt.Sprintf(format, a...)) }
 	if x.Allowed != nil && got.Allowed != *x.Allowed {
@@ -159,7 +160,7 @@ func checkAnswer(x *Expect, got *Answer) []string {
 	return fails
 }
 
-func patchFound(p PatchExpect, ops []PatchOp) bool {
+func patchFound(p PatchExpect, ops []answer.PatchOp) bool {
 	for _, op := range ops {
 		if op.Op != p.Op || op.Path != p.Path {
 			continue
@@ -244,7 +245,7 @@ func quoteList(ss []string) string {
 	return "[" + strings.Join(q, ", ") + "]"
 }
 
-func patchText(ops []PatchOp) string {
+func patchText(ops []answer.PatchOp) string {
 	if len(ops) == 0 {
 		return "no patch"
 	}

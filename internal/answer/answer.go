@@ -1,16 +1,12 @@
-package suite
+package answer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
-	"github.com/open-policy-agent/opa/v1/ast"
 	admissionv1 "k8s.io/api/admission/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/driftguard/driftguard/internal/admit"
@@ -54,8 +50,8 @@ type Verdict struct {
 	Error    string           `json:"error,omitempty"`
 }
 
-// EvalOptions tune Evaluate.
-type EvalOptions struct {
+// Options tune Evaluate.
+type Options struct {
 	// Mutate also runs the mutating webhook (its JSON patch).
 	Mutate bool
 	// Now is the clock of drift records and break-glass expiries (default time.Now).
@@ -69,7 +65,7 @@ type EvalOptions struct {
 // fixtures cannot leak ownership between requests. The returned decision
 // carries the enriched input; a *admit.BadInputError means the review
 // itself is unusable.
-func Evaluate(ctx context.Context, st *admit.State, req *admissionv1.AdmissionRequest, o EvalOptions) (*Answer, *admit.Decision, error) {
+func Evaluate(ctx context.Context, st *admit.State, req *admissionv1.AdmissionRequest, o Options) (*Answer, *admit.Decision, error) {
 	fresh := *st
 	fresh.Builder = st.Builder.WithoutCache()
 	e := admit.NewEngine(&fresh, nil)
@@ -111,71 +107,8 @@ func Evaluate(ctx context.Context, st *admit.State, req *admissionv1.AdmissionRe
 	return a, d, nil
 }
 
-// Drift evaluates the drift rules of the named policies (all that have
-// one when names is empty) on a live object, as the audit does: input
-// built by input.Builder.BuildLive (operation AUDIT), only policies whose
-// kinds match, none for exempt namespaces.
-func Drift(ctx context.Context, st *admit.State, gvk metav1.GroupVersionKind, obj map[string]any, names []string) (map[string][]policy.Finding, error) {
-	b := st.Builder.WithoutCache()
-	in, err := b.BuildLive(ctx, gvk, obj)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string][]policy.Finding{}
-	if len(names) == 0 {
-		for _, p := range st.Policies.Policies {
-			if p.Has("drift") {
-				names = append(names, p.Name)
-			}
-		}
-	}
-	val := ast.LazyObject(in.Doc)
-	ctx, cancel := context.WithTimeout(ctx, st.Config.EvalTimeout.Duration)
-	defer cancel()
-	for _, n := range names {
-		p := st.Policies.Get(n)
-		switch {
-		case p == nil:
-			return nil, fmt.Errorf("policy %q is not loaded", n)
-		case !p.Has("drift"):
-			return nil, fmt.Errorf("policy %q has no drift rule", n)
-		}
-		out[n] = []policy.Finding{}
-		if in.Exempt != "" || !(slices.Contains(p.Kinds, "*") || slices.Contains(p.Kinds, gvk.Kind)) {
-			continue
-		}
-		r := p.Drift(ctx, val)
-		if r.Err != nil {
-			return nil, r.Err
-		}
-		if r.Drift != nil {
-			out[n] = r.Drift
-		}
-	}
-	return out, nil
-}
-
 // IsBadInput reports whether err means the review itself is unusable.
 func IsBadInput(err error) bool {
 	var bad *admit.BadInputError
 	return errors.As(err, &bad)
-}
-
-// jsonEqual compares two JSON values semantically.
-func jsonEqual(a json.RawMessage, b any) bool {
-	var x any
-	if err := json.Unmarshal(a, &x); err != nil {
-		return false
-	}
-	bb, err := json.Marshal(b)
-	if err != nil {
-		return false
-	}
-	var y any
-	if err := json.Unmarshal(bb, &y); err != nil {
-		return false
-	}
-	xb, _ := json.Marshal(x)
-	yb, _ := json.Marshal(y)
-	return string(xb) == string(yb)
 }

@@ -1,4 +1,4 @@
-package suite
+package answer
 
 import "github.com/driftguard/driftguard/internal/redact"
 
