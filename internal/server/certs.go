@@ -75,9 +75,10 @@ func modernTLS(c *tls.Config) {
 	}
 }
 
-// webhookTLS is the webhook server's TLS configuration: modernTLS,
-// HTTP/1.1 unless --enable-http2, and the certificate getCert returns.
-func webhookTLS(http2 bool, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
+// serverTLS is the TLS configuration of the webhook and the HTTPS
+// metrics server: modernTLS, HTTP/1.1 unless http2, and the certificate
+// getCert returns.
+func serverTLS(http2 bool, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
 	c := &tls.Config{NextProtos: []string{"h2", "http/1.1"}}
 	modernTLS(c)
 	if !http2 {

@@ -138,7 +138,7 @@ func wire(ctx context.Context, log logr.Logger, o Options) (*instance, error) {
 		in.metricsTLSCert.Store(in.servingCert)
 		getCert = in.servingCert.GetCertificate
 	}
-	in.webhook = newWebhookServer(o, webhookTLS(o.EnableHTTP2, getCert), log.WithName("webhook-server"))
+	in.webhook = newWebhookServer(o, serverTLS(o.EnableHTTP2, getCert), log.WithName("webhook-server"))
 	in.webhook.Register("/validate", admit.NewHTTPHandler("validate", &admit.Validator{Engine: engine}, engine, log))
 	in.webhook.Register("/mutate", admit.NewHTTPHandler("mutate", &admit.Mutator{Engine: engine}, engine, log))
 
