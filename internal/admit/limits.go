@@ -49,7 +49,7 @@ func NewBudget(size int64) *Budget {
 }
 
 // BudgetForMemoryLimit sizes the budget from the Go soft memory limit
-// (GOMEMLIMIT, or 80% of the container's limit, see cmd/webhook): half of
+// (GOMEMLIMIT, or 80% of the container's limit, see internal/server/memory.go): half of
 // it for reviews in progress (the rest for the policies, caches, the
 // audit's informers and the garbage collector's headroom), divided by
 // BudgetAmplification. No limit (math.MaxInt64): no budget.

@@ -1201,7 +1201,7 @@ func TestCertRotationMissingSecret(t *testing.T) {
 		t.Errorf("BUG: the certificate rotator failed (the Secret %s/%s does not exist) and took the controller manager down, "+
 			"yet driftguard is still running 20s later: /healthz %s, /readyz %s. It will never serve (the webhook server waits for the rotator's "+
 			"ready channel, and the stopped rotator never retries, even once the Secret exists) and, its liveness probe passing, the kubelet never restarts it. "+
-			"cmd/webhook/cluster.go startCluster (line ~98) only logs mgr.Start's error; it should end serve with that error (exit 1). Logged: %s",
+			"internal/server/lifecycle.go must end Run with mgr.Start's error (exit 1). Logged: %s",
 			rotSystemNS, missing, ri.get("/healthz"), ri.get("/readyz"), stopped)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"testing"
@@ -12,7 +12,7 @@ import (
 // the permission baseline also read.
 func TestOwnerLookupsShareTheManagersCache(t *testing.T) {
 	// nothing listens there: making a manager does not contact the API server
-	mgr, err := newManager(logr.Discard(), &rest.Config{Host: "https://127.0.0.1:1"}, clusterFlags{})
+	mgr, err := newManager(logr.Discard(), &rest.Config{Host: "https://127.0.0.1:1"}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,9 @@
-package main
+package server
 
 import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -16,45 +15,6 @@ import (
 	"github.com/go-logr/logr"
 )
 
-// serverFlags bound what one caller can hold of the webhook server.
-type serverFlags struct {
-	readTimeout  time.Duration
-	writeTimeout time.Duration
-	idleTimeout  time.Duration
-	maxConns     int
-	// metricsSecure serves /metrics over HTTPS with authentication and
-	// authorization (metricsserve.go); metricsSecureSet: given explicitly
-	metricsSecure    bool
-	metricsSecureSet bool
-}
-
-func (f *serverFlags) register(fs *flag.FlagSet) {
-	fs.DurationVar(&f.readTimeout, "read-timeout", 10*time.Second, "webhook server: time to read one request, headers and body, counted from its first byte (per request, not per connection)")
-	fs.DurationVar(&f.writeTimeout, "write-timeout", 35*time.Second, "webhook server: time from the end of reading a request to the end of writing its answer (above the API server's longest webhook timeout, 30s)")
-	fs.DurationVar(&f.idleTimeout, "idle-timeout", 120*time.Second, "webhook server: how long a keep-alive connection may wait for its next request (keep it above the API server's 90s idle timeout)")
-	fs.IntVar(&f.maxConns, "max-connections", 1024, "webhook server: open connections at most; further ones wait to be accepted (0: no limit)")
-	fs.BoolVar(&f.metricsSecure, "metrics-secure", true, "serve /metrics over HTTPS (the --cert-dir certificate) to callers the API server authenticates and authorizes for GET /metrics; needs --cluster. false: plain HTTP, for local use (--dev implies false)")
-}
-
-// parsed records which flags were given.
-func (f *serverFlags) parsed(fs *flag.FlagSet) {
-	fs.Visit(func(fl *flag.Flag) {
-		if fl.Name == "metrics-secure" {
-			f.metricsSecureSet = true
-		}
-	})
-}
-
-func (f *serverFlags) check() error {
-	switch {
-	case f.readTimeout <= 0 || f.writeTimeout <= 0 || f.idleTimeout <= 0:
-		return errors.New("--read-timeout, --write-timeout and --idle-timeout must be positive")
-	case f.maxConns < 0:
-		return errors.New("--max-connections must not be negative")
-	}
-	return nil
-}
-
 // webhookServer is the HTTPS server of /validate and /mutate. It replaces
 // controller-runtime's webhook.Server, whose http.Server has no read or
 // write timeout: a client dripping its body held a handler forever.
@@ -62,18 +22,18 @@ func (f *serverFlags) check() error {
 // deadlines are set anew for each request on a keep-alive connection) and
 // IdleTimeout between requests.
 type webhookServer struct {
-	host  string
-	port  int
-	tls   *tls.Config
-	mux   *http.ServeMux
-	flags serverFlags
-	log   logr.Logger
+	host string
+	port int
+	tls  *tls.Config
+	mux  *http.ServeMux
+	opts Options // the timeouts and MaxConnections
+	log  logr.Logger
 
 	started atomic.Bool
 }
 
-func newWebhookServer(host string, port int, tlsCfg *tls.Config, f serverFlags, log logr.Logger) *webhookServer {
-	return &webhookServer{host: host, port: port, tls: tlsCfg, mux: http.NewServeMux(), flags: f, log: log}
+func newWebhookServer(o Options, tlsCfg *tls.Config, log logr.Logger) *webhookServer {
+	return &webhookServer{host: o.Host, port: o.Port, tls: tlsCfg, mux: http.NewServeMux(), opts: o, log: log}
 }
 
 // Register serves h at path.
@@ -88,18 +48,18 @@ func (s *webhookServer) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.flags.maxConns > 0 {
-		ln = limitListener(ln, s.flags.maxConns)
+	if s.opts.MaxConnections > 0 {
+		ln = limitListener(ln, s.opts.MaxConnections)
 	}
 	ln = tls.NewListener(ln, s.tls)
 	srv := &http.Server{
 		Handler:           s.mux,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		MaxHeaderBytes:    1 << 20,
-		ReadHeaderTimeout: s.flags.readTimeout,
-		ReadTimeout:       s.flags.readTimeout,
-		WriteTimeout:      s.flags.writeTimeout,
-		IdleTimeout:       s.flags.idleTimeout,
+		ReadHeaderTimeout: s.opts.ReadTimeout,
+		ReadTimeout:       s.opts.ReadTimeout,
+		WriteTimeout:      s.opts.WriteTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
 	}
 	done := make(chan struct{})
 	go func() {
@@ -112,7 +72,7 @@ func (s *webhookServer) Start(ctx context.Context) error {
 		close(done)
 	}()
 	s.log.Info("serving", "endpoint", "webhook", "addr", ln.Addr().String(),
-		"readTimeout", s.flags.readTimeout, "writeTimeout", s.flags.writeTimeout, "idleTimeout", s.flags.idleTimeout, "maxConnections", s.flags.maxConns)
+		"readTimeout", s.opts.ReadTimeout, "writeTimeout", s.opts.WriteTimeout, "idleTimeout", s.opts.IdleTimeout, "maxConnections", s.opts.MaxConnections)
 	s.started.Store(true)
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

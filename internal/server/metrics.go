@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"crypto/tls"
@@ -90,14 +90,11 @@ func metricsAuth(log logr.Logger, cfg *rest.Config, h http.Handler) (http.Handle
 // with --cert-rotation that happens once the rotator has written it) and
 // the same protocol settings.
 func metricsTLS(w *atomic.Pointer[certs.Watcher]) *tls.Config {
-	c := &tls.Config{NextProtos: []string{"http/1.1"}}
-	modernTLS(c)
-	c.GetCertificate = func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return serverTLS(false, func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
 		cw := w.Load()
 		if cw == nil {
 			return nil, errors.New("the serving certificate is not loaded yet")
 		}
 		return cw.GetCertificate(h)
-	}
-	return c
+	})
 }

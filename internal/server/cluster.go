@@ -1,7 +1,6 @@
-package main
+package server
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"time"
@@ -19,14 +18,6 @@ import (
 	"github.com/driftguard/driftguard/internal/metrics"
 	"github.com/driftguard/driftguard/internal/owners"
 )
-
-type clusterFlags struct {
-	audit         bool
-	auditInterval time.Duration
-	leaderElect   bool
-	leaseNS       string
-	leaseName     string
-}
 
 func restConfig() (*rest.Config, error) {
 	cfg, err := ctrl.GetConfig()
@@ -58,19 +49,19 @@ func newScaleReader(log logr.Logger, cfg *rest.Config) (input.ScaleReader, error
 // audit (on the leader only when leader election is on) and the
 // permission baseline (on every replica). It serves no metrics or probes
 // of its own: driftguard's endpoints do.
-func newManager(log logr.Logger, cfg *rest.Config, f clusterFlags) (ctrl.Manager, error) {
-	ns := f.leaseNS
+func newManager(log logr.Logger, cfg *rest.Config, o Options) (ctrl.Manager, error) {
+	ns := o.LeaderElectionNamespace
 	if ns == "" {
 		ns = os.Getenv("POD_NAMESPACE")
 	}
-	if f.leaderElect && ns == "" {
+	if o.LeaderElect && ns == "" {
 		return nil, fmt.Errorf("--leader-elect needs --leader-election-namespace or POD_NAMESPACE")
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Metrics:                 metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:  "0",
-		LeaderElection:          f.leaderElect,
-		LeaderElectionID:        f.leaseName,
+		LeaderElection:          o.LeaderElect,
+		LeaderElectionID:        o.LeaderElectionID,
 		LeaderElectionNamespace: ns,
 		Logger:                  log.WithName("manager"),
 	})
@@ -82,7 +73,7 @@ func newManager(log logr.Logger, cfg *rest.Config, f clusterFlags) (ctrl.Manager
 
 // newKeeper makes the permission-baseline keeper; config comes from the
 // serving state, read at each refresh.
-func newKeeper(log logr.Logger, mgr ctrl.Manager, f clusterFlags, engine func() *admit.Engine, m *metrics.Metrics) *baseline.Keeper {
+func newKeeper(log logr.Logger, mgr ctrl.Manager, o Options, engine func() *admit.Engine, m *metrics.Metrics) *baseline.Keeper {
 	return &baseline.Keeper{
 		Reader:  mgr.GetCache(),
 		Client:  mgr.GetClient(),
@@ -90,30 +81,22 @@ func newKeeper(log logr.Logger, mgr ctrl.Manager, f clusterFlags, engine func() 
 		Metrics: m,
 		Log:     log.WithName("baseline"),
 		Interval: func() time.Duration {
-			if f.auditInterval > 0 {
-				return f.auditInterval
+			if o.AuditInterval > 0 {
+				return o.AuditInterval
 			}
 			return 30 * time.Second
 		}(),
 	}
 }
 
-// startCluster adds the audit and the baseline keeper and starts the manager.
-func startCluster(ctx context.Context, log logr.Logger, mgr ctrl.Manager, f clusterFlags, e *admit.Engine, k *baseline.Keeper, m *metrics.Metrics, errs chan<- error) error {
-	if f.audit {
-		a := &audit.Auditor{Engine: e, Reader: mgr.GetCache(), Metrics: m, Log: log.WithName("audit"), Interval: f.auditInterval}
+// addClusterLoops adds the audit and the baseline keeper to the manager
+// (the lifecycle starts it).
+func addClusterLoops(log logr.Logger, mgr ctrl.Manager, o Options, e *admit.Engine, k *baseline.Keeper, m *metrics.Metrics) error {
+	if o.Audit {
+		a := &audit.Auditor{Engine: e, Reader: mgr.GetCache(), Metrics: m, Log: log.WithName("audit"), Interval: o.AuditInterval}
 		if err := mgr.Add(a); err != nil {
 			return err
 		}
 	}
-	if err := mgr.Add(k); err != nil {
-		return err
-	}
-	go func() {
-		if err := mgr.Start(ctx); err != nil {
-			errs <- fmt.Errorf("controller manager stopped: %w", err)
-		}
-	}()
-	log.Info("cluster loops started", "audit", f.audit, "leaderElection", f.leaderElect)
-	return nil
+	return mgr.Add(k)
 }

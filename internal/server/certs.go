@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -73,4 +73,17 @@ func modernTLS(c *tls.Config) {
 		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
 		tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 	}
+}
+
+// serverTLS is the TLS configuration of the webhook and the HTTPS
+// metrics server: modernTLS, HTTP/1.1 unless http2, and the certificate
+// getCert returns.
+func serverTLS(http2 bool, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
+	c := &tls.Config{NextProtos: []string{"h2", "http/1.1"}}
+	modernTLS(c)
+	if !http2 {
+		c.NextProtos = []string{"http/1.1"}
+	}
+	c.GetCertificate = getCert
+	return c
 }
