@@ -8,11 +8,11 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/net/netutil"
 )
 
 // webhookServer is the HTTPS server of /validate and /mutate. It replaces
@@ -49,7 +49,7 @@ func (s *webhookServer) Start(ctx context.Context) error {
 		return err
 	}
 	if s.opts.MaxConnections > 0 {
-		ln = limitListener(ln, s.opts.MaxConnections)
+		ln = netutil.LimitListener(ln, s.opts.MaxConnections) // Accept waits while n are open; the backlog holds the rest
 	}
 	ln = tls.NewListener(ln, s.tls)
 	srv := &http.Server{
@@ -94,49 +94,4 @@ func (s *webhookServer) StartedChecker() func(*http.Request) error {
 		}
 		return conn.Close()
 	}
-}
-
-// limitListener accepts at most n connections at a time; Accept waits for
-// one to close (the kernel's backlog holds the rest).
-func limitListener(l net.Listener, n int) net.Listener {
-	return &limitedListener{Listener: l, sem: make(chan struct{}, n), done: make(chan struct{})}
-}
-
-type limitedListener struct {
-	net.Listener
-	sem       chan struct{}
-	done      chan struct{}
-	closeOnce sync.Once
-}
-
-func (l *limitedListener) Accept() (net.Conn, error) {
-	select {
-	case l.sem <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.sem
-		return nil, err
-	}
-	return &limitedConn{Conn: c, release: func() { <-l.sem }}, nil
-}
-
-func (l *limitedListener) Close() error {
-	err := l.Listener.Close()
-	l.closeOnce.Do(func() { close(l.done) })
-	return err
-}
-
-type limitedConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-func (c *limitedConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.release)
-	return err
 }
