@@ -94,6 +94,9 @@ func runServe(args []string) int {
 	fs.StringVar(&f.cluster.leaseName, "leader-election-id", "driftguard-audit", "name of the leader election Lease (one per installation sharing a namespace)")
 	f.server.register(fs)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	f.server.parsed(fs)
