@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -192,4 +193,52 @@ func TestPolicyAuthoringWorkedExampleOutputs(t *testing.T) {
 			t.Errorf("docs/policy-authoring.md shows for `%s`:\n%s\nthe binary prints:\n%s%s", command, want, got, stderr.String())
 		}
 	})
+}
+
+// docs/scenarios.md names each suite case that carries a scenario id
+// ("s3 ...") under that scenario, and every suite case it names exists:
+// the catalogue and the suites cannot drift apart unnoticed.
+func TestScenarioCatalogueMatchesSuites(t *testing.T) {
+	doc := readDoc(t, "docs/scenarios.md")
+	sections := map[string]string{} // "3" -> the text of "## S3: ..."
+	parts := regexp.MustCompile(`(?m)^## S(\d+): `).FindAllStringSubmatchIndex(doc, -1)
+	for i, p := range parts {
+		end := len(doc)
+		if i+1 < len(parts) {
+			end = parts[i+1][0]
+		}
+		sections[doc[p[2]:p[3]]] = doc[p[0]:end]
+	}
+	for i := 1; i <= 18; i++ {
+		if _, ok := sections[strconv.Itoa(i)]; !ok {
+			t.Errorf("docs/scenarios.md has no section S%d", i)
+		}
+	}
+	files, err := filepath.Glob(filepath.Join(repoDir(), "policies", "suites", "*.suite.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no fixture suites: %v", err)
+	}
+	cases := map[string]bool{}
+	caseRE := regexp.MustCompile(`(?m)^  - name: (.+)$`)
+	idRE := regexp.MustCompile(`^s(\d+) `)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range caseRE.FindAllStringSubmatch(string(b), -1) {
+			name := strings.TrimSpace(m[1])
+			cases[name] = true
+			if id := idRE.FindStringSubmatch(name); id != nil && !strings.Contains(sections[id[1]], "`"+name+"`") {
+				t.Errorf("suite case %q (%s) is not listed under S%s in docs/scenarios.md", name, filepath.Base(f), id[1])
+			}
+		}
+	}
+	for _, m := range regexp.MustCompile("suite ((?:`[^`]+`,?\\s*)+)").FindAllStringSubmatch(doc, -1) {
+		for _, n := range regexp.MustCompile("`([^`]+)`").FindAllStringSubmatch(m[1], -1) {
+			if !cases[n[1]] {
+				t.Errorf("docs/scenarios.md names suite case %q, which no policies/suites/*.suite.yaml has", n[1])
+			}
+		}
+	}
 }
