@@ -11,6 +11,22 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# run_test PKG TEST: go test -run '^TEST$' that fails unless TEST ran and
+# passed (go test passes with "no tests to run" when a test is renamed or
+# skips itself).
+run_test() {
+  local out rc=0
+  out="$(go test -count=1 -v -run "^$2\$" "$1" 2>&1)" || rc=$?
+  grep -v -e '^=== ' <<<"$out" | grep -v -e '^    --- PASS' || true
+  if [[ $rc -ne 0 ]]; then
+    return "$rc"
+  fi
+  if ! grep -q -e "^--- PASS: $2 " <<<"$out"; then
+    printf '%s in %s did not run and pass (renamed? skipped?)\n' "$2" "$1" >&2
+    return 1
+  fi
+}
+
 step "tools the tests need (Debian's prometheus for promtool and the e2e alerts)"
 hack/install-prometheus.sh
 
@@ -35,6 +51,6 @@ if [[ "${SKIP_E2E:-0}" != 1 ]]; then
   KUBEBUILDER_ASSETS="$(hack/e2e-assets.sh | tail -n 1)"
   export KUBEBUILDER_ASSETS
   step "end-to-end suite (assets in ${KUBEBUILDER_ASSETS})"
-  go test -count=1 -run TestAPIServer ./test/chart/...
+  run_test ./test/chart/ TestAPIServer
   go test -tags e2e -count=1 -timeout 40m ./test/e2e/...
 fi

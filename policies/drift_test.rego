@@ -1,5 +1,5 @@
 # Drift rules: owned_fields (hand edits on owned objects, drift records)
-# and version_matrix (scenario 13), evaluated on live-object inputs as
+# and version_matrix (docs/scenarios.md S13), evaluated on live-object inputs as
 # internal/input.BuildLive makes them (operation AUDIT, no changes).
 package driftguard.policies.drift_test
 

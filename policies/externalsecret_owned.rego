@@ -1,6 +1,6 @@
 # Secrets synced by an ExternalSecret: hand edits of their data are lost
 # at the next sync, so they are rejected with a pointer to the parameter
-# store. Scenarios 1 and 2.
+# store. docs/scenarios.md S1 and S2.
 
 # METADATA
 # description: >-

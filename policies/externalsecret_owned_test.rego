@@ -1,6 +1,6 @@
 # Unit tests of externalsecret_owned: hand edits of the data of a Secret
 # synced by an ExternalSecret are denied with a pointer to the parameter
-# store; ESO itself passes; deleting such a Secret warns. Scenarios 1, 2.
+# store; ESO itself passes; deleting such a Secret warns. docs/scenarios.md S1, S2.
 package driftguard.policies.externalsecret_owned_test
 
 import data.driftguard.lib.fixtures_test as fx
@@ -17,7 +17,7 @@ warns(inp) := r if {
 
 with_changes(changes) := object.union(fx.es_secret_update, {"changes": changes})
 
-# Scenario 1: alice's kubectl edit adds FEATURE_FLAG_ENABLE_AGENTS=True.
+# S1: alice's kubectl edit adds FEATURE_FLAG_ENABLE_AGENTS=True.
 test_s1_feature_flag_edit_denied if {
 	ds := denies(fx.es_secret_update)
 	count(ds) == 1
@@ -38,7 +38,7 @@ test_s1_single_denial_across_policies if {
 	count(warns(fx.es_secret_update)) == 0
 }
 
-# Scenario 2: ESO's service account writes the same change.
+# S2: ESO's service account writes the same change.
 test_s2_eso_identity_allowed if {
 	count(denies(object.union(fx.es_secret_update, {"actor": fx.eso}))) == 0
 }

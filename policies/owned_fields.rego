@@ -1,6 +1,6 @@
 # Rejects hand edits of fields that a declared owner (Terraform, an
 # operator, ESO, GitOps) owns, and deletes of objects a declared owner
-# wholly owns. Scenarios 1-7, 10, 11, 15 and 18.
+# wholly owns. docs/scenarios.md S1-S7, S10, S11, S15 and S18.
 
 # METADATA
 # description: >-
@@ -67,8 +67,8 @@ via_object_text(o) := sprintf("controlling owner %s %s", [input.owner.reference.
 
 # Drift (audit of live objects): fields a hand-edit manager (kubectl edit,
 # patch, set, ...) owns on an object a declared owner manages, outside
-# metadata — including edits made before driftguard ran (scenario 12) —
-# and hand edits driftguard allowed and recorded (scenarios 10, 11).
+# metadata — including edits made before driftguard ran (S12) —
+# and hand edits driftguard allowed and recorded (S10, S11).
 drift contains {"field": f, "owner": o, "msg": msg} if {
 	o := input.objectOwner.name
 	some h in input.handEdits

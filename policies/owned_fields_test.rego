@@ -1,7 +1,7 @@
 # Unit tests of owned_fields: hand edits of fields owned by a declared
 # owner are denied; the owner's identity, unowned and ignored fields
 # pass; deletes of wholly owned objects are denied unless the owner
-# deletes or params.owned_fields.denyDelete is false. Scenarios 1, 3-7, 18.
+# deletes or params.owned_fields.denyDelete is false. docs/scenarios.md S1, S3-S7, S18.
 package driftguard.policies.owned_fields_test
 
 import data.driftguard.lib.fixtures_test as fx
@@ -11,7 +11,7 @@ denies(inp) := r if {
 	r := owned_fields.deny with input as inp with data.driftguard.params as fx.default_params
 }
 
-# Scenario 3: alice's kubectl set image of the Terraform-owned image.
+# S3: alice's kubectl set image of the Terraform-owned image.
 test_s3_terraform_owned_image_denied if {
 	ds := denies(fx.tf_image_update)
 	count(ds) == 1
@@ -26,12 +26,12 @@ test_s3_terraform_owned_image_denied if {
 	not contains(d.msg, "--field-manager")
 }
 
-# Scenario 4: the Terraform runner applies the same change.
+# S4: the Terraform runner applies the same change.
 test_s4_terraform_identity_allowed if {
 	count(denies(object.union(fx.tf_image_update, {"actor": fx.terraform_runner}))) == 0
 }
 
-# Scenario 5: --field-manager=Terraform does not make alice Terraform.
+# S5: --field-manager=Terraform does not make alice Terraform.
 test_s5_spoofed_field_manager_denied if {
 	ds := denies(object.union(fx.tf_image_update, {"actor": fx.alice_with("Terraform")}))
 	count(ds) == 1
@@ -59,7 +59,7 @@ test_other_owner_identity_denied if {
 	contains(d.msg, "system:serviceaccount:external-secrets:external-secrets is not Terraform's identity")
 }
 
-# Scenario 6: kubectl rollout restart of a Deployment owned through the
+# S6: kubectl rollout restart of a Deployment owned through the
 # driftguard.io/owner annotation; only the restartedAt annotation of the
 # pod template changes, and params.owned_fields.ignoredPaths skips it.
 restart_input := object.union(fx.tf_image_update, {
@@ -96,7 +96,7 @@ test_s6_ignored_path_skips_only_that_change if {
 	d.field == fx.image_path
 }
 
-# Scenario 7: kubectl scale / an edit of fields no declared owner manages.
+# S7: kubectl scale / an edit of fields no declared owner manages.
 test_s7_unowned_fields_allowed if {
 	inp := object.union(fx.tf_image_update, {
 		"actor": fx.alice_with("kubectl-edit"),
@@ -166,7 +166,7 @@ test_cluster_scoped_object_ref if {
 	contains(d.msg, "rules of ClusterRole tenant-a-reader is owned by Terraform")
 }
 
-# Scenario 1: an ESO-synced Secret gets externalsecret_owned's answer,
+# S1: an ESO-synced Secret gets externalsecret_owned's answer,
 # not a second denial from owned_fields.
 test_s1_externalsecret_secret_left_to_externalsecret_owned if {
 	count(denies(fx.es_secret_update)) == 0
@@ -178,7 +178,7 @@ test_create_not_denied if {
 	count(denies(inp)) == 0
 }
 
-# Scenario 18: DELETE of an object wholly owned by Terraform.
+# S18: DELETE of an object wholly owned by Terraform.
 test_s18_delete_by_person_denied if {
 	ds := denies(fx.tf_deployment_delete)
 	count(ds) == 1

@@ -2,7 +2,7 @@
 # that executes later (at the next restart). The permission baseline
 # (config permissionBaseline) says what they need; driftguard indexes the
 # roles and bindings each need depends on alone, and this policy denies
-# (or, in warn mode, warns about) deleting or changing them. Scenario 14.
+# (or, in warn mode, warns about) deleting or changing them. docs/scenarios.md S14.
 
 # METADATA
 # description: >-

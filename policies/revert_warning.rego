@@ -1,7 +1,7 @@
 # Warns when a change will be reverted by a higher-level owner: the
 # controlling owner's reconciler (Deployment→ReplicaSet, metacontroller
 # parents such as a profile Namespace, ExternalSecret→Secret) or a GitOps
-# controller tracking the object. Scenarios 8 and 9.
+# controller tracking the object. docs/scenarios.md S8 and S9.
 
 # METADATA
 # description: >-

@@ -2,7 +2,7 @@
 # owner's reconciler (metacontroller parent Namespace, Deployment) or a
 # GitOps controller (Flux, Argo CD) will revert get a warning naming the
 # owner and the real source; none when the parent's settings rule the
-# revert out or the owner's identity writes. Scenarios 8, 9.
+# revert out or the owner's identity writes. docs/scenarios.md S8, S9.
 package driftguard.policies.revert_warning_test
 
 import data.driftguard.lib.fixtures_test as fx
@@ -13,7 +13,7 @@ warns(inp) := r if {
 }
 
 # ---------------------------------------------------------------------
-# Scenario 8: Deployment admin/ml-pipeline-ui-artifact rendered by
+# S8: Deployment admin/ml-pipeline-ui-artifact rendered by
 # metacontroller for the profile Namespace admin (its controlling owner).
 
 kfp_image_path := "spec.template.spec.containers[ml-pipeline-ui-artifact].image"
@@ -126,7 +126,7 @@ test_s8_each_image_change_warns if {
 }
 
 # ---------------------------------------------------------------------
-# Scenario 9: alice edits the pod template image of a ReplicaSet owned by
+# S9: alice edits the pod template image of a ReplicaSet owned by
 # Deployment tenant-a/api.
 
 rs_old := {
@@ -209,7 +209,7 @@ test_s9_replicas_change_no_warning if {
 	count(warns(inp)) == 0
 }
 
-# An object without a controlling owner or GitOps tracking: scenario 3's
+# An object without a controlling owner or GitOps tracking: S3's
 # Terraform-owned Deployment gets owned_fields' denial, no revert warning.
 test_no_owner_no_warning if {
 	count(warns(fx.tf_image_update)) == 0
@@ -263,7 +263,7 @@ flux_labels := {
 	"kustomize.toolkit.fluxcd.io/namespace": "flux-system",
 }
 
-# The Deployment of scenario 3, applied by a controller rather than
+# The Deployment of S3, applied by a controller rather than
 # Terraform: no declared owner.
 applied_by(manager) := object.union(object.remove(fx.tf_image_update, ["objectOwner"]), {
 	"oldObject": {"metadata": {"managedFields": [object.union(fx.tf_deployment_old.metadata.managedFields[0], {"manager": manager})]}},

@@ -1,7 +1,7 @@
 # The version matrix (config versionMatrix) declares the image each
 # component should run. Live workloads that run something else are drift;
 # admission warns on changes that move a workload away from the matrix.
-# Scenario 13.
+# docs/scenarios.md S13.
 
 # METADATA
 # description: >-

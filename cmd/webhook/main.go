@@ -11,6 +11,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
@@ -34,11 +35,24 @@ func commands() []command {
 	}
 }
 
-func usage() {
-	fmt.Fprintln(os.Stderr, "usage: driftguard <command> [flags]\n\ncommands:")
+// usage lists the commands. Asked for (help, -h, --help) it goes to w =
+// stdout; after a mistake to stderr.
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: driftguard <command> [flags]\n\ncommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(os.Stderr, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
+	fmt.Fprintln(w, "\nWithout a command, driftguard serves. Run 'driftguard <command> -h' for the flags of a command.")
+}
+
+// isHelp reports whether arg asks for help the way the flag package
+// understands it (-h, -help, --h, --help).
+func isHelp(arg string) bool {
+	switch arg {
+	case "help", "-h", "-help", "--h", "--help":
+		return true
+	}
+	return false
 }
 
 func main() {
@@ -46,13 +60,13 @@ func main() {
 }
 
 func run(args []string) int {
+	if len(args) > 0 && isHelp(args[0]) {
+		usage(os.Stdout)
+		return 0
+	}
 	name := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
-	}
-	if name == "help" {
-		usage()
-		return 0
 	}
 	for _, c := range commands() {
 		if c.name == name {
@@ -60,6 +74,6 @@ func run(args []string) int {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "driftguard: unknown command %q\n", name)
-	usage()
+	usage(os.Stderr)
 	return 2
 }

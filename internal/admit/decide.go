@@ -1,7 +1,3 @@
-// Package admit answers admission reviews: it checks the HTTP request,
-// builds the policy input (internal/input), evaluates the matching
-// policies (internal/policy) and turns their results into an answer
-// (allow, deny, warnings, JSON patch), counted in internal/metrics.
 package admit
 
 import (

@@ -1,7 +1,3 @@
-// Package audit evaluates the policies' drift rules against live objects
-// and exports the result as gauges (driftguard_drift_objects by policy,
-// namespace and kind). It reads objects from controller-runtime's
-// informer cache and, with several replicas, runs on the leader only.
 package audit
 
 import (

@@ -80,6 +80,7 @@ func uiDeployment(image string) map[string]any {
 	}
 }
 
+// Case names starting with S<n> cite docs/scenarios.md.
 func TestEvaluateDrift(t *testing.T) {
 	st := state(t, matrixCfg)
 	withRecord := fixture(t, "deployment-terraform.json")
@@ -93,13 +94,13 @@ func TestEvaluateDrift(t *testing.T) {
 		want map[audit.Key]int
 	}{
 		{"terraform only: no drift", fixture(t, "deployment-terraform.json"), map[audit.Key]int{}},
-		{"scenario 12: kubectl-edit on a Terraform object", fixture(t, "deployment-terraform-then-kubectl-edit.json"),
+		{"S12: kubectl-edit on a Terraform object", fixture(t, "deployment-terraform-then-kubectl-edit.json"),
 			map[audit.Key]int{{"owned_fields", "tenant-a", "Deployment"}: 1}},
 		{"kubectl set image on a Terraform object", fixture(t, "deployment-terraform-then-kubectl-set.json"),
 			map[audit.Key]int{{"owned_fields", "tenant-a", "Deployment"}: 1}},
 		{"drift record stamped by the webhook", withRecord,
 			map[audit.Key]int{{"owned_fields", "tenant-a", "Deployment"}: 1}},
-		{"scenario 13: matrix mismatch", uiDeployment("gcr.io/ml-pipeline/frontend:2.0.5"),
+		{"S13: matrix mismatch", uiDeployment("gcr.io/ml-pipeline/frontend:2.0.5"),
 			map[audit.Key]int{{"version_matrix", "kubeflow", "Deployment"}: 1}},
 		{"matrix match", uiDeployment("ghcr.io/kubeflow/kfp-frontend:2.5.0"), map[audit.Key]int{}},
 	}

@@ -1,9 +1,3 @@
-// Package baseline keeps the permission baseline: what controller service
-// accounts need (config permissionBaseline). It checks each need with a
-// SubjectAccessReview against the API server (missing permissions become
-// the driftguard_permission_missing gauge), and indexes which RBAC objects
-// each need currently depends on, so admission can deny or warn when such
-// an object is deleted or changed (SCENARIOS 14).
 package baseline
 
 import (

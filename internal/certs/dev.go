@@ -1,7 +1,3 @@
-// Package certs makes the self-signed CA and serving certificate that
-// `driftguard serve --dev` and the end-to-end tests use. Production
-// certificates come from a directory (cert-manager or a rotator) and are
-// reloaded by Watcher, which refuses a pair that cannot be served.
 package certs
 
 import (

@@ -1,6 +1,3 @@
-// Package config holds driftguard's configuration: the declared owners of
-// tenant fields, the reconciler conventions of owner kinds, exemptions,
-// break-glass and per-policy modes. See docs/config.md.
 package config
 
 import (

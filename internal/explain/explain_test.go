@@ -20,7 +20,7 @@ func findEdit(t *testing.T, r *Report, op, field string) EditResult {
 	return EditResult{}
 }
 
-// Scenario 3 seen from explain: the Terraform-owned image of a real API
+// docs/scenarios.md S3 seen from explain: the Terraform-owned image of a real API
 // server object is denied by owned_fields for a person.
 func TestExplainTerraformDeployment(t *testing.T) {
 	ctx := context.Background()
@@ -133,7 +133,7 @@ func TestExplainAsOwnerIdentity(t *testing.T) {
 	}
 }
 
-// Scenario 8 seen from explain: the Namespace-owned Deployment's image
+// S8 seen from explain: the Namespace-owned Deployment's image
 // edit is allowed with a revert warning.
 func TestExplainNamespaceOwnedDeployment(t *testing.T) {
 	ns := obj(t, `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"admin","uid":"ns-uid"}}`)
@@ -169,7 +169,7 @@ func TestExplainNamespaceOwnedDeployment(t *testing.T) {
 	}
 }
 
-// Scenario 1 seen from explain: a synced Secret's data keys, never values.
+// S1 seen from explain: a synced Secret's data keys, never values.
 func TestExplainSyncedSecret(t *testing.T) {
 	sec := fixture(t, "secret-eso.json")
 	f := newFake(sec) // the ExternalSecret itself is missing

@@ -23,11 +23,9 @@ const fixtureDir = "../../test/fixtures/managedfields"
 func fixture(t *testing.T, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(fixtureDir, name))
-	if os.IsNotExist(err) {
-		t.Skipf("fixture %s not generated (see %s/gen)", name, fixtureDir)
-	}
 	if err != nil {
-		t.Fatal(err)
+		// committed fixtures: a missing one is a failure, never a skip
+		t.Fatalf("fixture %s: %v (regenerate with %s/gen)", name, err, fixtureDir)
 	}
 	return string(b)
 }
@@ -166,12 +164,12 @@ func TestFixtureAttribution(t *testing.T) {
 		actorOwns string
 	}{
 		{
-			name: "scenario 3: kubectl set image over a Terraform apply",
+			name: "S3: kubectl set image over a Terraform apply",
 			user: alice, old: tfObj, new: setObj,
 			path: image, owner: "terraform", via: "managedFields", manager: "Terraform",
 		},
 		{
-			name: "scenario 4: the Terraform runner changes the same image",
+			name: "S4: the Terraform runner changes the same image",
 			user: terraform, old: tfObj, new: setObj,
 			path: image, owner: "terraform", via: "managedFields", manager: "Terraform", actorOwns: "terraform",
 		},
@@ -207,7 +205,7 @@ func TestFixtureAttribution(t *testing.T) {
 			path: image, owner: "terraform", via: "managedFields", manager: "Terraform",
 		},
 		{
-			name: "scenario 6: rollout restart of a Terraform Deployment names the annotation key, unowned",
+			name: "S6: rollout restart of a Terraform Deployment names the annotation key, unowned",
 			user: alice, old: tfObj,
 			new: func(t *testing.T) string {
 				return edit(t, tfObj(t), func(m map[string]any) {
@@ -312,9 +310,9 @@ func TestFixtureSecretESO(t *testing.T) {
 		owner, via string
 		actorOwner string
 	}{
-		{"scenario 1: alice adds a flag", alice, addFlag, "data.FEATURE_FLAG_ENABLE_AGENTS", "external-secrets", "ownerReference", ""},
+		{"S1: alice adds a flag", alice, addFlag, "data.FEATURE_FLAG_ENABLE_AGENTS", "external-secrets", "ownerReference", ""},
 		{"alice changes an ESO-written key", alice, changeFlag, "data.FEATURE_FLAG_X", "external-secrets", "managedFields", ""},
-		{"scenario 2: ESO updates it", eso, changeFlag, "data.FEATURE_FLAG_X", "external-secrets", "managedFields", "external-secrets"},
+		{"S2: ESO updates it", eso, changeFlag, "data.FEATURE_FLAG_X", "external-secrets", "managedFields", "external-secrets"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -352,7 +350,7 @@ func TestFixtureReplicaSet(t *testing.T) {
 		lookup     ParentLookup
 		reconciles bool
 	}{
-		{"scenario 9: the Deployment will replace it", nil, true},
+		{"S9: the Deployment will replace it", nil, true},
 		{"paused Deployment will not", &parents{obj: deploy}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -378,7 +376,7 @@ func TestFixtureReplicaSet(t *testing.T) {
 	}
 }
 
-// Audit (scenario 12) and DELETE read ownership from the live object.
+// Audit (docs/scenarios.md S12) and DELETE read ownership from the live object.
 func TestFixtureObjectOwnerOfLiveObjects(t *testing.T) {
 	for _, tc := range []struct {
 		file       string

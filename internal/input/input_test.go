@@ -430,7 +430,7 @@ func TestChangeAttribution(t *testing.T) {
 		want []wantChange
 	}{
 		{
-			name: "scenario 3: image owned by Terraform in managedFields",
+			name: "S3: image owned by Terraform in managedFields",
 			gvk:  deploymentGVK, user: alice,
 			old:  deployment(terraformManaged, "", img1, logLevel),
 			obj:  deployment("", "", img2, logLevel),
@@ -465,14 +465,14 @@ func TestChangeAttribution(t *testing.T) {
 			want: []wantChange{{"spec.template.spec.containers[api].env[DEBUG].value", "replace", "", "", nil}},
 		},
 		{
-			name: "scenario 6: rollout restart is unowned",
+			name: "S6: rollout restart is unowned",
 			gvk:  deploymentGVK, user: alice,
 			old:  deployment(terraformManaged, "", img1, ""),
 			obj:  deployment("", `,"annotations":{"kubectl.kubernetes.io/restartedAt":"2025-01-01T00:00:00Z"}`, img1, ""),
 			want: []wantChange{{"spec.template.metadata.annotations[kubectl.kubernetes.io/restartedAt]", "add", "", "", nil}},
 		},
 		{
-			name: "scenario 7: scale when replicas are unowned",
+			name: "S7: scale when replicas are unowned",
 			gvk:  deploymentGVK, user: alice,
 			old:  deployment(`,"managedFields":[`+kubectlEdit+`]`, "", img1, ""),
 			obj:  strings.Replace(deployment("", "", img1, ""), `"replicas":2`, `"replicas":5`, 1),
@@ -492,7 +492,7 @@ func TestChangeAttribution(t *testing.T) {
 			},
 		},
 		{
-			name: "scenario 1: data added to an ESO Secret is owned via ownerReference",
+			name: "S1: data added to an ESO Secret is owned via ownerReference",
 			gvk:  secretGVK, user: alice,
 			old:  secret(esoSecretManaged, `"FEATURE_FLAG_X":"dHJ1ZQ=="`),
 			obj:  secret(esoSecretManaged, `"FEATURE_FLAG_X":"dHJ1ZQ==","FEATURE_FLAG_ENABLE_AGENTS":"VHJ1ZQ=="`),
@@ -525,11 +525,11 @@ func TestChangeAttribution(t *testing.T) {
 	}
 }
 
-// The review shipped in test/fixtures/reviews is scenario 3.
+// The review shipped in test/fixtures/reviews is docs/scenarios.md S3.
 func TestBuildFixtureReviewSetImage(t *testing.T) {
 	raw, err := os.ReadFile("../../test/fixtures/reviews/set-image-alice.json")
 	if err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	var ar admissionv1.AdmissionReview
 	if err := json.Unmarshal(raw, &ar); err != nil {
@@ -617,12 +617,12 @@ func TestReconciler(t *testing.T) {
 		wantNote   string
 	}{
 		{
-			name: "scenario 8: Namespace parent (metacontroller)", gvk: deploymentGVK, ns: "admin",
+			name: "S8: Namespace parent (metacontroller)", gvk: deploymentGVK, ns: "admin",
 			old: deployment(nsOwner, "", img1, ""), obj: deployment(nsOwner, "", img2, ""),
 			wantName: "profile controller", wantSource: "the labels of Namespace admin", reconciles: true,
 		},
 		{
-			name: "scenario 9: Deployment parent of a ReplicaSet", gvk: replicaSetGVK, ns: "tenant-a",
+			name: "S9: Deployment parent of a ReplicaSet", gvk: replicaSetGVK, ns: "tenant-a",
 			old: rs(depOwner, img1), obj: rs(depOwner, img2),
 			wantName: "the Deployment controller", wantSource: "the pod template of Deployment tenant-a/api", reconciles: true,
 		},

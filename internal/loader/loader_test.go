@@ -108,7 +108,7 @@ func TestLoadErrorsAreClear(t *testing.T) {
 	}
 }
 
-// Scenario 17: a broken policy during hot reload keeps the previous set
+// docs/scenarios.md S17: a broken policy during hot reload keeps the previous set
 // serving, is logged and counted; a fixed one is picked up.
 func TestHotReloadKeepsLastGoodSet(t *testing.T) {
 	dir := t.TempDir()

@@ -1,9 +1,3 @@
-// Package metrics defines driftguard's Prometheus metrics. Labels are
-// bounded by design: policy names and decisions come from the loaded
-// policy set; operations are the four Kubernetes has and kinds not named
-// by a policy, the config or the Kubernetes API are counted as "_other"
-// (internal/admit/labels.go), never object names or users. See
-// docs/metrics.md.
 package metrics
 
 import (

@@ -1,8 +1,3 @@
-// Package owners looks up controlling owner objects in the cluster, so a
-// policy can see the parent's settings (e.g. a paused Deployment will
-// not revert its ReplicaSets). Lookups go through the controller-runtime
-// manager's informer cache and are bounded in time: an unknown parent is reported
-// as unknown, never waited on.
 package owners
 
 import (

@@ -21,7 +21,7 @@ default_params := {"owned_fields": {
 
 no_break_glass := {"reason": "", "allowed": false}
 
-# Identities (SCENARIOS.md).
+# Identities (docs/scenarios.md).
 alice := {
 	"username": "alice",
 	"groups": ["devs", "system:authenticated"],
@@ -92,7 +92,7 @@ request(group, kind, resource, ns, name, op) := {
 }
 
 # ---------------------------------------------------------------------
-# Scenario 1/2: Secret tenant-a/api-feature-flags synced by ExternalSecret
+# S1/S2: Secret tenant-a/api-feature-flags synced by ExternalSecret
 # api-feature-flags; alice adds FEATURE_FLAG_ENABLE_AGENTS=True.
 
 # Values that must never appear in a message (base64 as in the object).
@@ -191,7 +191,7 @@ es_secret_delete := {
 }
 
 # ---------------------------------------------------------------------
-# Scenario 3-7, 18: Deployment tenant-a/api whose pod template is owned
+# S3-S7, S18: Deployment tenant-a/api whose pod template is owned
 # by the Terraform manager in managedFields.
 
 image_path := "spec.template.spec.containers[api].image"
@@ -242,7 +242,7 @@ tf_image_change := {
 	"via": "managedFields",
 }
 
-# kubectl set image deployment/api api=ghcr.io/acme/api:1.1.0 (scenario 3).
+# kubectl set image deployment/api api=ghcr.io/acme/api:1.1.0 (S3).
 tf_image_update := {
 	"request": request("apps", "Deployment", "deployments", "tenant-a", "api", "UPDATE"),
 	"object": tf_deployment_new,

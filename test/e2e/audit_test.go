@@ -3,7 +3,7 @@
 package e2e
 
 // The drift audit, the version matrix and the permission baseline against
-// the real API server (SCENARIOS 12, 13, 14, and 10's drift record), with a
+// the real API server (docs/scenarios.md S12, S13, S14, and S10's drift record), with a
 // real Prometheus (Debian package, started here on loopback) scraping
 // driftguard and evaluating the shipped alert rules
 // (deploy/prometheus/driftguard-rules.yaml). The rules' `for:` durations

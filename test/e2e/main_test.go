@@ -170,7 +170,7 @@ func (s *suite) setup() error {
 	s.policyDir = filepath.Join(s.tmp, "policies")
 	args := []string{"serve", "--cert-dir", s.certDir, "--host", "127.0.0.1"}
 	if src := os.Getenv("DRIFTGUARD_E2E_POLICIES"); src != "" {
-		// a copy, so scenario 17 never writes into the caller's directory
+		// a copy, so docs/scenarios.md S17 never writes into the caller's directory
 		if err := copyRego(src, s.policyDir); err != nil {
 			return fmt.Errorf("copying DRIFTGUARD_E2E_POLICIES=%s: %w", src, err)
 		}

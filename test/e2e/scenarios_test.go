@@ -19,7 +19,7 @@ import (
 	"github.com/driftguard/driftguard/internal/config"
 )
 
-// Names and values of the scenarios (SCENARIOS.md).
+// Names and values of the scenarios (docs/scenarios.md).
 const (
 	ns        = "tenant-a"
 	imgV1     = "ghcr.io/acme/api:1.0.0"
@@ -102,7 +102,7 @@ func secretKeys(t *testing.T) []string {
 	return keys
 }
 
-// TestScenarios runs SCENARIOS.md against the live system. Subtests share
+// TestScenarios runs docs/scenarios.md against the live system. Subtests share
 // state and run in order; a failed setup stops the rest.
 func TestScenarios(t *testing.T) {
 	var deployUID string
@@ -615,7 +615,7 @@ spec:
 	t.Run("11b: alice cannot erase the drift record of her hand edit", func(t *testing.T) {
 		before, edits := driftRecord(t, "deployment/api", ns)
 		if len(edits) == 0 {
-			t.Fatal("no drift record from scenario 11 to erase")
+			t.Fatal("no drift record from S11 to erase")
 		}
 		r := k(asAlice, "annotate", "deployment", "api", "-n", ns, "driftguard.io/drift-")
 		after, _ := driftRecord(t, "deployment/api", ns)
@@ -737,7 +737,7 @@ spec:
 		if b, _ := os.ReadFile(s.logFile); !strings.Contains(string(b), "policy reload failed") || !strings.Contains(string(b), "zz_broken.rego") {
 			t.Errorf("driftguard did not log the failed reload naming zz_broken.rego; log tail:\n%s", tail(string(b), 20))
 		}
-		// scenario 3 is still answered by the previous set
+		// S3 is still answered by the previous set
 		deny := decisions(t, "owned_fields", "deny", "false")
 		expectDenied(t, k(asAlice, "set", "image", "deployment/api", "api="+imgHand, "-n", ns),
 			imagePath+" of Deployment tenant-a/api is owned by Terraform")
