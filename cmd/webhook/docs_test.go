@@ -242,3 +242,44 @@ func TestScenarioCatalogueMatchesSuites(t *testing.T) {
 		}
 	}
 }
+
+// The README's "How one request flows" table names every package under
+// internal/ and nothing that does not exist, and every package has the
+// doc.go that holds its package comment.
+func TestREADMEFlowTableMatchesTheFolders(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(repoDir(), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(readme)
+	start := strings.Index(text, "## How one request flows")
+	if start < 0 {
+		t.Fatal(`README.md has no "How one request flows" section`)
+	}
+	section := text[start:]
+	if end := strings.Index(section[3:], "\n## "); end >= 0 {
+		section = section[:end+3]
+	}
+	entries, err := os.ReadDir(filepath.Join(repoDir(), "internal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		have[e.Name()] = true
+		if !strings.Contains(section, "`internal/"+e.Name()+"/`") {
+			t.Errorf("the README's flow table does not name internal/%s/", e.Name())
+		}
+		if _, err := os.Stat(filepath.Join(repoDir(), "internal", e.Name(), "doc.go")); err != nil {
+			t.Errorf("internal/%s has no doc.go", e.Name())
+		}
+	}
+	for _, m := range regexp.MustCompile("`internal/([a-z]+)/`").FindAllStringSubmatch(section, -1) {
+		if !have[m[1]] {
+			t.Errorf("the README's flow table names internal/%s/, which does not exist", m[1])
+		}
+	}
+}
