@@ -7,7 +7,8 @@
 # adding the label (opting in) is for everyone.
 package driftguard.policies.tenancy_guard
 
-import data.driftguard.lib.pack_b
+import data.driftguard.lib
+import data.driftguard.lib.paths
 
 meta := {
 	"kinds": ["Namespace", "ConfigMap"],
@@ -15,7 +16,7 @@ meta := {
 	"description": "Only admins may remove or change the tenant label of a tenant Namespace, or write driftguard's own ConfigMaps.",
 }
 
-params := pack_b.params("tenancy_guard", {
+params := lib.params("tenancy_guard", {
 	"tenantLabel": {"key": "driftguard.io/tenant", "value": "true"},
 	"protectedConfigMaps": [],
 })
@@ -24,7 +25,7 @@ label_key := params.tenantLabel.key
 
 label_value := sprintf("%v", [params.tenantLabel.value])
 
-label_path := pack_b.key_path("metadata.labels", label_key)
+label_path := paths.key_path("metadata.labels", label_key)
 
 admin if input.actor.admin == true
 
@@ -60,7 +61,7 @@ deny contains {"field": label_path, "owner": "driftguard admins", "msg": msg} if
 	was_tenant
 	not admin
 	msg := sprintf("%s of %s %s (by %s): that opts the namespace out of enforcement. Tenant namespaces are enforced and fail closed (the Helm chart's webhook entries for them have failurePolicy Fail); other namespaces fail open, and policies scoped to tenant namespaces stop applying. Only driftguard admins may change or remove it (%s); adding the label stays open to everyone.", [
-		label_path, pack_b.object_ref, what, input.actor.username, admins_text,
+		label_path, lib.object_ref, what, input.actor.username, admins_text,
 	])
 }
 
