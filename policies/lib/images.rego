@@ -12,13 +12,10 @@ parse(ref) := {"registry": registry, "repository": repository, "tag": tag, "dige
 
 # The tag an image reference runs: its tag, "latest" when it has neither
 # tag nor digest, undefined for a digest-only reference.
-tag(ref) := t if {
-	t := parse(ref).tag
-	t != ""
-}
-
-tag(ref) := "latest" if {
-	parse(ref).tag == ""
+tag(ref) := r.tag if {
+	r := parse(ref)
+	r.tag != ""
+} else := "latest" if {
 	not contains(ref, "@")
 }
 
