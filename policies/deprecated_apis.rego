@@ -13,7 +13,7 @@
 #   operations: [CREATE, UPDATE]
 package driftguard.policies.deprecated_apis
 
-import data.driftguard.lib.pack_b
+import data.driftguard.lib
 
 # Rows by group/version (looked up by key: most requests use a current
 # version and find nothing), each with group, version, kind ("*": every
@@ -100,7 +100,7 @@ builtin := {
 	],
 }
 
-params := pack_b.params("deprecated_apis", {
+params := lib.params("deprecated_apis", {
 	# extra rows, same shape as builtin (e.g. a CRD's old version)
 	"extra": [],
 	# group/version strings (e.g. "v1", "apps/v1beta1") not to warn about
@@ -115,16 +115,10 @@ gvk := k if {
 
 gv_text := concat("/", [gvk.group, gvk.version]) if gvk.group != "" else := gvk.version
 
-# Extra rows from config, read without merging params (this policy runs
-# on every CREATE and UPDATE: the common case must stay cheap).
-default extra_rows := []
-
-extra_rows := object.get(data.driftguard.params, ["deprecated_apis", "extra"], [])
-
 # The most specific row: one naming the kind wins over a "*" row; extra
 # rows (config) win over builtin ones.
 candidates := array.concat(
-	[r | some r in extra_rows; r.group == gvk.group; r.version == gvk.version],
+	[r | some r in params.extra; r.group == gvk.group; r.version == gvk.version],
 	object.get(builtin, gv_text, []),
 )
 
@@ -143,10 +137,10 @@ replacement := row.replacement if contains(row.replacement, " ")
 
 replacement := sprintf("%s %s", [row.replacement, gvk.kind]) if not contains(row.replacement, " ")
 
-warn contains {"field": "apiVersion", "owner": pack_b.object_owner, "msg": msg} if {
+warn contains {"field": "apiVersion", "owner": lib.object_owner, "msg": msg} if {
 	row
 	not gv_text in params.ignore
 	msg := sprintf("%s %s of %s is %s; use %s instead (update the manifest in its source).", [
-		gv_text, gvk.kind, pack_b.object_ref, status, replacement,
+		gv_text, gvk.kind, lib.object_ref, status, replacement,
 	])
 }

@@ -14,15 +14,12 @@ package driftguard.policies.feature_flags
 
 import data.driftguard.lib
 
-# {} also when no params document is loaded at all (unit tests, --no-config).
-default params := {}
+params := lib.params("feature_flags", {"prefixes": ["FEATURE_FLAG_"], "flagsExternalSecret": "{name}-feature-flags"})
 
-params := object.get(data.driftguard.params, "feature_flags", {})
-
-prefixes := object.get(params, "prefixes", ["FEATURE_FLAG_"])
+prefixes := params.prefixes
 
 # The flags ExternalSecret, {name} is the workload's name.
-flags_external_secret := replace(object.get(params, "flagsExternalSecret", "{name}-feature-flags"), "{name}", input.request.name)
+flags_external_secret := replace(params.flagsExternalSecret, "{name}", input.request.name)
 
 # spec.template.spec.containers[api].env[FEATURE_FLAG_X] and anything beneath it.
 env_change(c) := {"container": m[1], "var": m[2]} if {

@@ -14,14 +14,15 @@
 #   operations: [UPDATE]
 package driftguard.policies.latent_drift
 
-import data.driftguard.lib.pack_b
+import data.driftguard.lib
+import data.driftguard.lib.paths
 
-params := pack_b.params("latent_drift", {"parentKinds": ["StatefulSet", "DaemonSet"]})
+params := lib.params("latent_drift", {"parentKinds": ["StatefulSet", "DaemonSet"]})
 
 # A hand edit of a Pod whose controlling owner is a StatefulSet or DaemonSet.
 pod_changes := sort([c.path |
 	some c in input.changes
-	pack_b.under(c.path, "spec")
+	paths.under(c.path, "spec")
 ])
 
 warn contains {"field": pod_changes[0], "owner": owner_ref, "msg": msg} if {
@@ -32,24 +33,24 @@ warn contains {"field": pod_changes[0], "owner": owner_ref, "msg": msg} if {
 	count(pod_changes) > 0
 	owner_ref := sprintf("%s/%s", [ref.kind, ref.name])
 	msg := sprintf("%s of %s is a hand edit of a pod owned by %s: the controller does not reconcile it (and with updateStrategy OnDelete replaces nothing), so this pod silently differs from the %s's template until it is deleted and recreated, when the edit is lost. Change the %s's pod template instead.", [
-		pack_b.short_list(pod_changes), pack_b.object_ref, owner_ref, ref.kind, ref.kind,
+		lib.short_list(pod_changes), lib.object_ref, owner_ref, ref.kind, ref.kind,
 	])
 }
 
 # A template change of an OnDelete StatefulSet or DaemonSet.
 template_changes := sort([c.path |
 	some c in input.changes
-	pack_b.under(c.path, "spec.template")
+	paths.under(c.path, "spec.template")
 ])
 
 on_delete if input.object.spec.updateStrategy.type == "OnDelete"
 
-warn contains {"field": template_changes[0], "owner": pack_b.object_owner, "msg": msg} if {
+warn contains {"field": template_changes[0], "owner": lib.object_owner, "msg": msg} if {
 	input.request.kind.kind in {"StatefulSet", "DaemonSet"}
 	on_delete
 	count(template_changes) > 0
 	msg := sprintf("%s of %s changes the pod template, but spec.updateStrategy.type is OnDelete: no pods are replaced until they are deleted, so the change is latent drift. Delete the pods (one at a time) to roll it out, or switch to RollingUpdate.", [
-		pack_b.short_list(template_changes), pack_b.object_ref,
+		lib.short_list(template_changes), lib.object_ref,
 	])
 }
 
@@ -60,7 +61,7 @@ drift contains {"field": "spec.updateStrategy.type", "msg": msg} if {
 	st := input.object.status
 	st.updateRevision != st.currentRevision
 	msg := sprintf("%s uses updateStrategy OnDelete and %d of %d pods still run revision %s, not %s: the template change is latent until they are deleted.", [
-		pack_b.object_ref, object.get(st, "replicas", 0) - object.get(st, "updatedReplicas", 0), object.get(st, "replicas", 0), st.currentRevision, st.updateRevision,
+		lib.object_ref, object.get(st, "replicas", 0) - object.get(st, "updatedReplicas", 0), object.get(st, "replicas", 0), st.currentRevision, st.updateRevision,
 	])
 }
 
@@ -70,6 +71,6 @@ drift contains {"field": "spec.updateStrategy.type", "msg": msg} if {
 	st := input.object.status
 	object.get(st, "updatedNumberScheduled", 0) < object.get(st, "desiredNumberScheduled", 0)
 	msg := sprintf("%s uses updateStrategy OnDelete and %d of %d pods do not run the current template: the change is latent until they are deleted.", [
-		pack_b.object_ref, st.desiredNumberScheduled - object.get(st, "updatedNumberScheduled", 0), st.desiredNumberScheduled,
+		lib.object_ref, st.desiredNumberScheduled - object.get(st, "updatedNumberScheduled", 0), st.desiredNumberScheduled,
 	])
 }

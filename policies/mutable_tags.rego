@@ -12,34 +12,30 @@
 package driftguard.policies.mutable_tags
 
 import data.driftguard.lib
-import data.driftguard.lib.pack_a
+import data.driftguard.lib.images
+import data.driftguard.lib.workloads
 
-# {} also when no params document is loaded at all (unit tests, --no-config).
-default params := {}
-
-params := object.get(data.driftguard.params, "mutable_tags", {})
-
-tenant_namespaces := object.get(params, "tenantNamespaces", ["tenant-*"])
+params := lib.params("mutable_tags", {"tenantNamespaces": ["tenant-*"], "warnWithoutDigest": false})
 
 # Off when params are absent: the bundled suites and e2e scenarios change
 # tenant images without digests and count warnings exactly. The
 # recommended config turns it on (docs/policies/mutable_tags.md).
-warn_without_digest := object.get(params, "warnWithoutDigest", false)
+warn_without_digest := params.warnWithoutDigest
 
-tenant if pack_a.tenant(input.request.namespace, tenant_namespaces)
+tenant if lib.matches_any(params.tenantNamespaces, input.request.namespace)
 
-new_containers := pack_a.new_containers
+new_containers := workloads.new_containers
 
-old_containers := pack_a.old_containers
+old_containers := workloads.old_containers
 
 # Images this request sets: every image on CREATE; on UPDATE those that
 # differ from the old object's (so a legacy image does not block a scale).
 # An UPDATE that adds, removes or replaces containers is compared
 # container by container; any other UPDATE sets exactly the images its
 # changes name, looked up without walking every container.
-compare_all if pack_a.unguarded
+compare_all if workloads.unguarded
 
-compare_all if pack_a.structural_change
+compare_all if workloads.structural_change
 
 set_images contains {"path": sprintf("%s.image", [c.path]), "image": c.c.image} if {
 	compare_all
@@ -52,39 +48,39 @@ set_images contains {"path": c.path, "image": image} if {
 	some c in input.changes
 	endswith(c.path, ".image")
 	c.op != "remove"
-	ref := pack_a.container_ref(c.path)
-	some x in object.get(pack_a.new_pod_spec, ref.type, [])
+	ref := workloads.container_ref(c.path)
+	some x in object.get(workloads.new_pod_spec, ref.type, [])
 	x.name == ref.name
 	image := x.image
 }
 
 mutable(ref) := "the mutable tag latest" if {
-	r := pack_a.parse_image(ref)
+	r := images.parse(ref)
 	r.digest == ""
 	r.tag == "latest"
 }
 
 mutable(ref) := "no tag (so latest)" if {
-	r := pack_a.parse_image(ref)
+	r := images.parse(ref)
 	r.digest == ""
 	r.tag == ""
 }
 
-deny contains {"field": i.path, "owner": pack_a.object_owner, "msg": msg} if {
+deny contains {"field": i.path, "owner": lib.object_owner, "msg": msg} if {
 	tenant
 	some i in set_images
 	why := mutable(i.image)
 	msg := sprintf("%s of %s is %s, which has %s: what runs changes whenever the tag moves. Pin a version tag or a digest (%s:<version> or %s@sha256:<digest>).%s", [
-		i.path, lib.object_ref, i.image, why, repo(i.image), repo(i.image), pack_a.owner_hint,
+		i.path, lib.object_ref, i.image, why, repo(i.image), repo(i.image), lib.owner_hint,
 	])
 }
 
-warn contains {"field": i.path, "owner": pack_a.object_owner, "msg": msg} if {
+warn contains {"field": i.path, "owner": lib.object_owner, "msg": msg} if {
 	tenant
 	warn_without_digest
 	some i in set_images
 	not mutable(i.image)
-	pack_a.parse_image(i.image).digest == ""
+	images.parse(i.image).digest == ""
 	msg := sprintf("%s of %s is %s without a digest: the tag can be moved to another image. Consider %s@sha256:<digest>.", [
 		i.path, lib.object_ref, i.image, i.image,
 	])
@@ -92,11 +88,11 @@ warn contains {"field": i.path, "owner": pack_a.object_owner, "msg": msg} if {
 
 # The image reference without tag or digest.
 repo(ref) := concat("/", [r.registry, r.repository]) if {
-	r := pack_a.parse_image(ref)
+	r := images.parse(ref)
 	r.registry != ""
 }
 
 repo(ref) := r.repository if {
-	r := pack_a.parse_image(ref)
+	r := images.parse(ref)
 	r.registry == ""
 }

@@ -15,9 +15,9 @@
 package driftguard.policies.operator_state
 
 import data.driftguard.lib
-import data.driftguard.lib.pack_b
+import data.driftguard.lib.paths
 
-params := pack_b.params("operator_state", {
+params := lib.params("operator_state", {
 	"annotationPrefixes": ["kopf.zalando.org/"],
 	"operatorIdentities": ["system:serviceaccount:operators:tenant-operator"],
 	"passwordKeys": ["password", "PASSWORD", "db-password"],
@@ -48,10 +48,10 @@ deny contains {"field": c.path, "owner": "operator", "msg": msg} if {
 	some c in input.changes
 	startswith(c.path, "metadata.annotations")
 	not operator
-	k := pack_b.path_key("metadata.annotations", c.path)
+	k := paths.path_key("metadata.annotations", c.path)
 	bookkeeping_key(k)
 	msg := sprintf("%s of %s is the operator's bookkeeping (%s by %s): only %s may write it; editing or removing it makes the operator re-run its handlers (and regenerate credentials). Change the object's spec, or ask the operator's owners.", [
-		c.path, pack_b.object_ref, verb[c.op], lib.actor, concat(", ", params.operatorIdentities),
+		c.path, lib.object_ref, verb[c.op], lib.actor, concat(", ", params.operatorIdentities),
 	])
 }
 
@@ -59,7 +59,7 @@ deny contains {"field": c.path, "owner": "operator", "msg": msg} if {
 status_changes := sort([c.path |
 	some c in input.changes
 	startswith(c.path, "status")
-	pack_b.under(c.path, "status")
+	paths.under(c.path, "status")
 ])
 
 deny contains {"field": status_changes[0], "owner": "operator", "msg": msg} if {
@@ -67,7 +67,7 @@ deny contains {"field": status_changes[0], "owner": "operator", "msg": msg} if {
 	not operator
 	operator_managed
 	msg := sprintf("%s of %s is written by the operator only (%s), not by %s; it reports what the operator did and is overwritten or misread at its next run.", [
-		pack_b.short_list(status_changes), pack_b.object_ref, concat(", ", params.operatorIdentities), lib.actor,
+		lib.short_list(status_changes), lib.object_ref, concat(", ", params.operatorIdentities), lib.actor,
 	])
 }
 
@@ -84,7 +84,7 @@ password_change contains {"path": c.path, "key": k, "op": c.op} if {
 	some c in input.changes
 	some prefix in ["data", "stringData"]
 	startswith(c.path, prefix)
-	k := pack_b.path_key(prefix, c.path)
+	k := paths.path_key(prefix, c.path)
 	k in params.passwordKeys
 }
 
@@ -94,6 +94,6 @@ deny contains {"field": x.path, "owner": "operator", "msg": msg} if {
 	credential_secret
 	not rotation_declared
 	msg := sprintf("key %s of credential %s is %s by %s: running pods hold this credential and break when it changes. To rotate it on purpose, set annotation %s (reason or ticket) on the Secret in the same request.", [
-		x.key, pack_b.object_ref, verb[x.op], lib.actor, params.rotationAnnotation,
+		x.key, lib.object_ref, verb[x.op], lib.actor, params.rotationAnnotation,
 	])
 }

@@ -13,11 +13,11 @@ package driftguard.policies.owned_fields
 
 import data.driftguard.lib
 
-params := object.get(data.driftguard.params, "owned_fields", {})
+params := lib.params("owned_fields", {"ignoredPaths": [], "denyDelete": true})
 
-ignored contains p if some p in object.get(params, "ignoredPaths", [])
+ignored contains p if some p in params.ignoredPaths
 
-deny_delete := object.get(params, "denyDelete", true)
+deny_delete := params.denyDelete
 
 # Secrets synced by an ExternalSecret: their data gets the more specific
 # answer of the externalsecret_owned policy (other owned fields stay here).

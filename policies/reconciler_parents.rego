@@ -15,9 +15,9 @@
 package driftguard.policies.reconciler_parents
 
 import data.driftguard.lib
-import data.driftguard.lib.pack_b
+import data.driftguard.lib.paths
 
-params := pack_b.params("reconciler_parents", {
+params := lib.params("reconciler_parents", {
 	"enrollmentLabel": "app.kubernetes.io/part-of",
 	"enrollmentValue": "kubeflow-profile",
 	"reconciler": "the Kubeflow profile controller (metacontroller CompositeController)",
@@ -32,9 +32,9 @@ params := pack_b.params("reconciler_parents", {
 
 enrolled if object.get(object.get(input.oldObject.metadata, "labels", {}), params.enrollmentLabel, "") == params.enrollmentValue
 
-enrollment_path := pack_b.key_path("metadata.labels", params.enrollmentLabel)
+enrollment_path := paths.key_path("metadata.labels", params.enrollmentLabel)
 
-admin if pack_b.actor_in(object.get(params.admins, "users", []), object.get(params.admins, "groups", []))
+admin if lib.actor_in(object.get(params.admins, "users", []), object.get(params.admins, "groups", []))
 
 reconciler if input.actor.username in params.reconcilerIdentities
 
@@ -46,7 +46,7 @@ deny contains {"field": c.path, "owner": "platform-admins", "msg": msg} if {
 	c.op in {"remove", "replace"}
 	what := {"remove": "removes", "replace": "changes"}[c.op]
 	msg := sprintf("%s of %s %s the Namespace's enrollment in %s (%s %s=%s): its rendered children would be orphaned or deleted. Only platform admins (%s) may do that; ask them.", [
-		c.path, pack_b.object_ref, what, params.reconciler, lib.actor, params.enrollmentLabel, params.enrollmentValue,
+		c.path, lib.object_ref, what, params.reconciler, lib.actor, params.enrollmentLabel, params.enrollmentValue,
 		concat(", ", array.concat(object.get(params.admins, "users", []), object.get(params.admins, "groups", []))),
 	])
 }
@@ -54,7 +54,7 @@ deny contains {"field": c.path, "owner": "platform-admins", "msg": msg} if {
 metadata_changes := sort([c.path |
 	some c in input.changes
 	some prefix in ["metadata.labels", "metadata.annotations"]
-	pack_b.under(c.path, prefix)
+	paths.under(c.path, prefix)
 	c.path != enrollment_path
 	not c.path in params.ignoredPaths
 ])
@@ -64,6 +64,6 @@ warn contains {"field": metadata_changes[0], "owner": params.reconciler, "msg": 
 	not reconciler
 	count(metadata_changes) > 0
 	msg := sprintf("%s of %s is an input of %s: the change re-renders every child of the Namespace (RoleBindings, Deployments, ConfigMaps), and a child's hand edits are replaced. Make it in the profile's source if the Namespace is rendered from one.", [
-		pack_b.short_list(metadata_changes), pack_b.object_ref, params.reconciler,
+		lib.short_list(metadata_changes), lib.object_ref, params.reconciler,
 	])
 }

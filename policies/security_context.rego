@@ -14,40 +14,35 @@
 package driftguard.policies.security_context
 
 import data.driftguard.lib
-import data.driftguard.lib.pack_a
+import data.driftguard.lib.workloads
 
-# {} also when no params document is loaded at all (unit tests, --no-config).
-default params := {}
+params := lib.params("security_context", {"tenantNamespaces": ["tenant-*"]})
 
-params := object.get(data.driftguard.params, "security_context", {})
-
-tenant_namespaces := object.get(params, "tenantNamespaces", ["tenant-*"])
-
-tenant if pack_a.tenant(input.request.namespace, tenant_namespaces)
+tenant if lib.matches_any(params.tenantNamespaces, input.request.namespace)
 
 update if input.request.operation == "UPDATE"
 
 # Only a request that touches a security context, or adds or removes
 # containers, can loosen one: other UPDATEs (an image, replicas) skip
 # the walk over both objects' containers.
-relevant if pack_a.unguarded
+relevant if workloads.unguarded
 
-relevant if pack_a.structural_change
+relevant if workloads.structural_change
 
 relevant if {
 	some c in input.changes
 	contains(c.path, "securityContext")
 }
 
-spec_path := pack_a.spec_path(lib.kind)
+spec_path := workloads.spec_path(lib.kind)
 
-new_spec := pack_a.new_pod_spec
+new_spec := workloads.new_pod_spec
 
-old_spec := pack_a.old_pod_spec
+old_spec := workloads.old_pod_spec
 
-new_containers := pack_a.new_containers
+new_containers := workloads.new_containers
 
-old_containers := pack_a.old_containers
+old_containers := workloads.old_containers
 
 new_pod_sc := object.get(new_spec, "securityContext", {})
 
@@ -65,11 +60,11 @@ shown(v) := "removed" if v == null
 shown(v) := sprintf("%v", [v]) if v != null
 
 deny_msg(field, what) := sprintf("%s of %s: %s (by %s). Hardened security settings of tenant workloads may only get stricter; keep the old value.%s", [
-	field, lib.object_ref, what, lib.actor, pack_a.owner_hint,
+	field, lib.object_ref, what, lib.actor, lib.owner_hint,
 ])
 
 # Pod level: runAsNonRoot true -> false or removed.
-deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(field, what)} if {
+deny contains {"field": field, "owner": lib.object_owner, "msg": deny_msg(field, what)} if {
 	tenant
 	update
 	relevant
@@ -81,7 +76,7 @@ deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(fie
 }
 
 # Container level: runAsNonRoot true -> not true (the pod's value counts when the container's is removed).
-deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(field, what)} if {
+deny contains {"field": field, "owner": lib.object_owner, "msg": deny_msg(field, what)} if {
 	tenant
 	update
 	relevant
@@ -95,7 +90,7 @@ deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(fie
 }
 
 # Container level: readOnlyRootFilesystem true -> not true.
-deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(field, what)} if {
+deny contains {"field": field, "owner": lib.object_owner, "msg": deny_msg(field, what)} if {
 	tenant
 	update
 	relevant
@@ -109,7 +104,7 @@ deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(fie
 }
 
 # Container level: allowPrivilegeEscalation false -> not false.
-deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(field, what)} if {
+deny contains {"field": field, "owner": lib.object_owner, "msg": deny_msg(field, what)} if {
 	tenant
 	update
 	relevant
@@ -125,7 +120,7 @@ deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(fie
 caps(c, list) := {upper(x) | some x in object.get(sc(c), ["capabilities", list], [])}
 
 # A capability the container dropped is no longer dropped (ALL included).
-deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(field, what)} if {
+deny contains {"field": field, "owner": lib.object_owner, "msg": deny_msg(field, what)} if {
 	tenant
 	update
 	relevant
@@ -137,7 +132,7 @@ deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(fie
 }
 
 # A capability is added to a container that did not have it.
-deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(field, what)} if {
+deny contains {"field": field, "owner": lib.object_owner, "msg": deny_msg(field, what)} if {
 	tenant
 	update
 	relevant
@@ -149,7 +144,7 @@ deny contains {"field": field, "owner": pack_a.object_owner, "msg": deny_msg(fie
 }
 
 # privileged: true on CREATE, or set by an UPDATE (e.g. on a new container).
-deny contains {"field": field, "owner": pack_a.object_owner, "msg": msg} if {
+deny contains {"field": field, "owner": lib.object_owner, "msg": msg} if {
 	tenant
 	relevant
 	some key, n in new_containers
@@ -157,6 +152,6 @@ deny contains {"field": field, "owner": pack_a.object_owner, "msg": msg} if {
 	object.get(old_containers, [key, "c", "securityContext", "privileged"], false) != true
 	field := sprintf("%s.securityContext.privileged", [n.path])
 	msg := sprintf("%s of %s: container %s is privileged (by %s); tenant workloads may not run privileged containers. Grant the specific capability it needs instead, or run it outside tenant namespaces.%s", [
-		field, lib.object_ref, n.name, lib.actor, pack_a.owner_hint,
+		field, lib.object_ref, n.name, lib.actor, lib.owner_hint,
 	])
 }

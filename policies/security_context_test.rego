@@ -107,8 +107,8 @@ test_loosening_outside_tenants_is_free if {
 }
 
 test_tenant_globs_from_params if {
-	params := {"security_context": {"tenantNamespaces": ["pack-*"]}}
-	count(security_context.deny) == 1 with input as create(deployment({}, {"privileged": true}), "pack-a") with data.driftguard.params as params
+	params := {"security_context": {"tenantNamespaces": ["team-*"]}}
+	count(security_context.deny) == 1 with input as create(deployment({}, {"privileged": true}), "team-a") with data.driftguard.params as params
 }
 
 test_cronjob_and_pod if {

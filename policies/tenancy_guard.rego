@@ -15,9 +15,10 @@
 #   operations: [CREATE, UPDATE, DELETE]
 package driftguard.policies.tenancy_guard
 
-import data.driftguard.lib.pack_b
+import data.driftguard.lib
+import data.driftguard.lib.paths
 
-params := pack_b.params("tenancy_guard", {
+params := lib.params("tenancy_guard", {
 	"tenantLabel": {"key": "driftguard.io/tenant", "value": "true"},
 	"protectedConfigMaps": [],
 })
@@ -26,7 +27,7 @@ label_key := params.tenantLabel.key
 
 label_value := sprintf("%v", [params.tenantLabel.value])
 
-label_path := pack_b.key_path("metadata.labels", label_key)
+label_path := paths.key_path("metadata.labels", label_key)
 
 admin if input.actor.admin == true
 
@@ -62,7 +63,7 @@ deny contains {"field": label_path, "owner": "driftguard admins", "msg": msg} if
 	was_tenant
 	not admin
 	msg := sprintf("%s of %s %s (by %s): that opts the namespace out of enforcement. Tenant namespaces are enforced and fail closed (the Helm chart's webhook entries for them have failurePolicy Fail); other namespaces fail open, and policies scoped to tenant namespaces stop applying. Only driftguard admins may change or remove it (%s); adding the label stays open to everyone.", [
-		label_path, pack_b.object_ref, what, input.actor.username, admins_text,
+		label_path, lib.object_ref, what, input.actor.username, admins_text,
 	])
 }
 

@@ -12,14 +12,16 @@
 #   operations: [CREATE, UPDATE]
 package driftguard.policies.version_label
 
-import data.driftguard.lib.pack_b
+import data.driftguard.lib
+import data.driftguard.lib.images
+import data.driftguard.lib.paths
 
-params := pack_b.params("version_label", {
+params := lib.params("version_label", {
 	"tenantNamespaces": ["tenant-*"],
 	"label": "version",
 })
 
-tenant if pack_b.matches_any(params.tenantNamespaces, input.request.namespace)
+tenant if lib.matches_any(params.tenantNamespaces, input.request.namespace)
 
 template := input.object.spec.template
 
@@ -31,13 +33,13 @@ main_container := c if {
 	c.name == name
 } else := template.spec.containers[0]
 
-label_field := pack_b.key_path("spec.template.metadata.labels", params.label)
+label_field := paths.key_path("spec.template.metadata.labels", params.label)
 
 image_field := sprintf("spec.template.spec.containers[%s].image", [main_container.name])
 
 label_value := template.metadata.labels[params.label]
 
-tag := pack_b.image_tag(main_container.image)
+tag := images.tag(main_container.image)
 
 mismatch if label_value != tag
 
@@ -64,11 +66,11 @@ touched if {
 	endswith(c.path, ".image")
 }
 
-warn contains {"field": label_field, "owner": pack_b.object_owner, "msg": msg} if {
+warn contains {"field": label_field, "owner": lib.object_owner, "msg": msg} if {
 	tenant
 	relevant
 	mismatch
 	msg := sprintf("%s of %s is %q but container %s runs image tag %q (%s); set the label to %q together with the image (in the workload's source) so dashboards and the version matrix agree.", [
-		label_field, pack_b.object_ref, label_value, main_container.name, tag, main_container.image, tag,
+		label_field, lib.object_ref, label_value, main_container.name, tag, main_container.image, tag,
 	])
 }

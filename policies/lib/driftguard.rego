@@ -44,6 +44,17 @@ namespaced_ref if {
 	kind != "Namespace"
 }
 
+# Up to three items joined, with "and N more", for messages.
+short_list(xs) := concat(", ", xs) if count(xs) <= 3
+
+short_list(xs) := sprintf("%s and %d more", [concat(", ", array.slice(xs, 0, 3)), count(xs) - 3]) if count(xs) > 3
+
+# s matches one of the globs (e.g. a namespace and ["tenant-*"]).
+matches_any(globs, s) if {
+	some g in globs
+	glob.match(g, [], s)
+}
+
 # The human name of a declared owner.
 owner_display(name) := input.owners[name].display
 owner_display(name) := name if not input.owners[name]
@@ -52,8 +63,23 @@ owner_display(name) := name if not input.owners[name]
 owner_source(name) := input.owners[name].source
 owner_source(name) := "the owner's source of truth" if not input.owners[name]
 
+# The object's declared owner (the "owner" field of a finding), "" when
+# it has none.
+object_owner := object.get(input, ["objectOwner", "name"], "")
+
+# " Change it in <the owner's source>." when the object has a declared owner.
+owner_hint := sprintf(" Change it in %s.", [owner_source(object_owner)]) if object_owner != "" else := ""
+
 # Who is acting, for messages.
 actor := input.actor.username
+
+# The actor is one of the users, or in one of the groups.
+actor_in(users, groups) if input.actor.username in users
+
+actor_in(users, groups) if {
+	some g in object.get(input.actor, "groups", [])
+	g in groups
+}
 
 # A note when the actor spoofs one of the owner's field managers.
 spoof_note(c) := sprintf(" (--field-manager=%s does not make %s that owner: the authenticated user decides)", [input.actor.fieldManager, actor]) if {
