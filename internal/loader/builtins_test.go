@@ -7,12 +7,10 @@ import (
 	"testing"
 
 	"github.com/go-logr/logr/funcr"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/driftguard/driftguard/internal/admit"
 	"github.com/driftguard/driftguard/internal/loader"
-	"github.com/driftguard/driftguard/internal/metrics"
 )
 
 const httpSendPolicy = `# METADATA
@@ -31,21 +29,9 @@ deny contains "blocked upstream" if {
 // a message naming the builtin, file and line; the previous set keeps
 // serving and the failure is counted.
 func TestHotReloadRefusesNetworkBuiltin(t *testing.T) {
-	dir := t.TempDir()
-	write(t, filepath.Join(dir, "no_latest.rego"), extra)
-	cfg := filepath.Join(t.TempDir(), "config.yaml")
-	write(t, cfg, "defaultMode: enforce\n")
-	opts := loader.Options{ConfigFile: cfg, PolicyDirs: []string{dir}, NoBundled: true}
-	st, err := loader.Load(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := metrics.New(prometheus.NewRegistry())
-	e := admit.NewEngine(st, m)
 	var logged strings.Builder
 	log := funcr.New(func(prefix, args string) { logged.WriteString(args + "\n") }, funcr.Options{})
-	r := &loader.Reloader{Options: opts, Engine: e, Metrics: m, Log: log}
-	r.Loaded(st)
+	dir, st, e, m, r := reloadable(t, log)
 
 	write(t, filepath.Join(dir, "phone_home.rego"), httpSendPolicy)
 	if r.Check(context.Background()) {

@@ -111,19 +111,7 @@ func TestLoadErrorsAreClear(t *testing.T) {
 // docs/scenarios.md S17: a broken policy during hot reload keeps the previous set
 // serving, is logged and counted; a fixed one is picked up.
 func TestHotReloadKeepsLastGoodSet(t *testing.T) {
-	dir := t.TempDir()
-	write(t, filepath.Join(dir, "no_latest.rego"), extra)
-	cfg := filepath.Join(t.TempDir(), "config.yaml")
-	write(t, cfg, "defaultMode: enforce\n")
-	opts := loader.Options{ConfigFile: cfg, PolicyDirs: []string{dir}, NoBundled: true}
-	st, err := loader.Load(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := metrics.New(prometheus.NewRegistry())
-	e := admit.NewEngine(st, m)
-	r := &loader.Reloader{Options: opts, Engine: e, Metrics: m, Log: logr.Discard()}
-	r.Loaded(st)
+	dir, st, e, m, r := reloadable(t, logr.Discard())
 	if r.Check(context.Background()) {
 		t.Fatal("reloaded without a change")
 	}
@@ -158,6 +146,28 @@ func TestHotReloadKeepsLastGoodSet(t *testing.T) {
 	if len(d.Warnings) != 1 || !strings.Contains(d.Warnings[0], "fixed") {
 		t.Fatalf("new policy not serving: %+v", d.Warnings)
 	}
+}
+
+// reloadable serves the extra policy from a fresh directory with a config
+// file, as serve does, and returns the pieces a hot-reload test changes
+// and checks: the policy directory, the first state, the engine, its
+// metrics and the reloader (logging to log).
+func reloadable(t *testing.T, log logr.Logger) (dir string, st *admit.State, e *admit.Engine, m *metrics.Metrics, r *loader.Reloader) {
+	t.Helper()
+	dir = t.TempDir()
+	write(t, filepath.Join(dir, "no_latest.rego"), extra)
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	write(t, cfg, "defaultMode: enforce\n")
+	opts := loader.Options{ConfigFile: cfg, PolicyDirs: []string{dir}, NoBundled: true}
+	st, err := loader.Load(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = metrics.New(prometheus.NewRegistry())
+	e = admit.NewEngine(st, m)
+	r = &loader.Reloader{Options: opts, Engine: e, Metrics: m, Log: log}
+	r.Loaded(st)
+	return dir, st, e, m, r
 }
 
 func write(t *testing.T, p, s string) {
