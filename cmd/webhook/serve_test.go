@@ -23,6 +23,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/driftguard/driftguard/internal/certs"
+	"github.com/driftguard/driftguard/test/freeport"
 )
 
 // These tests run the built binary (`serve --dev`) on free local ports.
@@ -42,16 +43,6 @@ deny contains "slow policy finished" if {
 
 func genRego(gen int) string {
 	return fmt.Sprintf("# METADATA\n# custom:\n#   kinds: [Deployment]\n#   operations: [UPDATE]\npackage driftguard.policies.gen\nwarn contains {\"msg\": \"generation %d\"} if true\n", gen)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 type server struct {
@@ -96,8 +87,9 @@ func atomicWrite(t *testing.T, path, content string) {
 // files and waits until /readyz answers 200.
 func startServer(t *testing.T, bin, configYAML string, policies map[string]string, extra ...string) *server {
 	t.Helper()
+	addrs := freeport.Addrs(t, 3)
 	s := &server{
-		webhook: freeAddr(t), metrics: freeAddr(t), health: freeAddr(t),
+		webhook: addrs[0], metrics: addrs[1], health: addrs[2],
 		certDir: t.TempDir(), policyDir: t.TempDir(), stderr: &syncBuffer{}, exited: make(chan struct{}),
 	}
 	if err := certs.Generate(s.certDir, []string{"localhost", "127.0.0.1"}, time.Hour); err != nil {

@@ -16,17 +16,8 @@ import (
 	"time"
 
 	"github.com/driftguard/driftguard/internal/certs"
+	"github.com/driftguard/driftguard/test/freeport"
 )
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // devOptions are the serve flags' defaults with --dev on free local ports.
 func devOptions(t *testing.T) Options {
@@ -35,10 +26,11 @@ func devOptions(t *testing.T) Options {
 	if err := certs.Generate(dir, []string{"127.0.0.1"}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	_, port, _ := net.SplitHostPort(freePort(t))
+	addrs := freeport.Addrs(t, 3)
+	_, port, _ := net.SplitHostPort(addrs[0])
 	p, _ := strconv.Atoi(port)
 	return Options{
-		Dev: true, CertDir: dir, Host: "127.0.0.1", Port: p, MetricsAddr: freePort(t), HealthAddr: freePort(t),
+		Dev: true, CertDir: dir, Host: "127.0.0.1", Port: p, MetricsAddr: addrs[1], HealthAddr: addrs[2],
 		ReloadInterval: time.Hour, ReadTimeout: 10 * time.Second, WriteTimeout: 35 * time.Second,
 		IdleTimeout: 120 * time.Second, MaxConnections: 1024,
 	}
