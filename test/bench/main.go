@@ -217,13 +217,20 @@ func repoRoot() (string, error) {
 	}
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// freePorts returns n distinct loopback ports that were free a moment
+// ago, holding every listener until all are picked (one by one, the
+// kernel may hand the same port out twice).
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports, nil
 }
 
 // writeExtraPolicies writes n policies that match no request kind.
@@ -316,20 +323,13 @@ func run(args []string, stdout io.Writer) error {
 
 	var rows []row
 	startServer := func(target string, extra int) (*server, error) {
-		port, err := freePort()
+		ports, err := freePorts(3)
 		if err != nil {
 			return nil, err
 		}
+		port, mport, hport := ports[0], ports[1], ports[2]
 		if target == "floor" {
 			return start("floor", []string{self, "floor", certDir, strconv.Itoa(port)}, o.cpu, o.procs, port, "", work)
-		}
-		mport, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		hport, err := freePort()
-		if err != nil {
-			return nil, err
 		}
 		argv := []string{bin, "serve", "--cert-dir", certDir, "--host", "127.0.0.1", "--port", strconv.Itoa(port),
 			"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", mport), "--health-addr", fmt.Sprintf("127.0.0.1:%d", hport),
