@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/driftguard/driftguard/internal/admit"
 	"github.com/driftguard/driftguard/internal/metrics"
+	"github.com/driftguard/driftguard/internal/policy"
 )
 
 // Key is one drift gauge series.
@@ -27,11 +29,40 @@ type Object struct {
 	Object map[string]any
 }
 
+// Ref names one live object.
+type Ref struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace,omitempty"`
+	Name       string `json:"name"`
+	UID        string `json:"uid,omitempty"`
+}
+
+// Finding is one drift finding of one policy on one object: what the
+// policy's drift rule said (message, field, owner), never a value.
+type Finding struct {
+	Object Ref    `json:"object"`
+	Policy string `json:"policy"`
+	Field  string `json:"field,omitempty"`
+	Owner  string `json:"owner,omitempty"`
+	Msg    string `json:"msg"`
+}
+
+// MaxFindingsPerObject bounds what one policy can say about one object
+// in one pass (a drift rule returning thousands of findings keeps its
+// first ones, sorted, and counts the rest in Result.Dropped).
+const MaxFindingsPerObject = 20
+
 // Result of one evaluation pass.
 type Result struct {
 	Drift   map[Key]int
 	Objects map[string]int // by kind
 	Errors  int
+	// Findings are every object's findings, in the order the objects were
+	// given (and per object, by policy, field and message).
+	Findings []Finding
+	// Dropped counts findings beyond MaxFindingsPerObject.
+	Dropped int
 }
 
 // OtherNamespace is the namespace label beyond the cap.
@@ -75,10 +106,52 @@ func Evaluate(ctx context.Context, st *admit.State, objects []Object, maxNS int)
 			}
 			if len(r.Drift) > 0 {
 				res.Drift[Key{p.Name, nsLabel(in.Request.Namespace), o.GVK.Kind}]++
+				res.Dropped += appendFindings(&res.Findings, refOf(o), p.Name, r.Drift)
 			}
 		}
 	}
 	return res
+}
+
+// refOf names the object o.
+func refOf(o Object) Ref {
+	md, _ := o.Object["metadata"].(map[string]any)
+	str := func(k string) string { v, _ := md[k].(string); return v }
+	apiVersion := o.GVK.Version
+	if o.GVK.Group != "" {
+		apiVersion = o.GVK.Group + "/" + o.GVK.Version
+	}
+	return Ref{APIVersion: apiVersion, Kind: o.GVK.Kind, Namespace: str("namespace"), Name: str("name"), UID: str("uid")}
+}
+
+// appendFindings adds a policy's findings on one object, sorted and at
+// most MaxFindingsPerObject; it returns how many it left out.
+func appendFindings(out *[]Finding, ref Ref, policy string, fs []policy.Finding) int {
+	start := len(*out)
+	for _, f := range fs {
+		*out = append(*out, Finding{Object: ref, Policy: policy, Field: f.Field, Owner: f.Owner, Msg: f.Msg})
+	}
+	mine := (*out)[start:]
+	sort.Slice(mine, func(i, j int) bool {
+		a, b := mine[i], mine[j]
+		if a.Field != b.Field {
+			return a.Field < b.Field
+		}
+		if a.Owner != b.Owner {
+			return a.Owner < b.Owner
+		}
+		return a.Msg < b.Msg
+	})
+	if len(mine) <= MaxFindingsPerObject {
+		return 0
+	}
+	*out = (*out)[:start+MaxFindingsPerObject]
+	return len(mine) - MaxFindingsPerObject
+}
+
+// Publisher takes the findings of an audit pass somewhere (reports).
+type Publisher interface {
+	Publish(ctx context.Context, res Result) error
 }
 
 // Auditor runs Evaluate over the cache every interval.
@@ -89,6 +162,10 @@ type Auditor struct {
 	Log     logr.Logger
 	// Interval overrides the config's audit.interval (tests).
 	Interval time.Duration
+	// Publishers get every pass's result after the gauges are set (the
+	// per-object reports); an error is logged and counted as an error
+	// run, and the next pass publishes again.
+	Publishers []Publisher
 	last     map[Key]bool
 	zeroed   map[Key]bool
 }
@@ -134,6 +211,11 @@ func (a *Auditor) RunOnce(ctx context.Context) error {
 	}
 	res := Evaluate(ctx, st, objects, st.Config.Audit.MaxNamespaceLabels)
 	a.export(res)
+	for _, p := range a.Publishers {
+		if err := p.Publish(ctx, res); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	result := "ok"
 	if len(errs) > 0 || res.Errors > 0 {
 		result = "error"

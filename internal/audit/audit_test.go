@@ -113,8 +113,33 @@ func TestEvaluateDrift(t *testing.T) {
 			if fmt.Sprint(res.Drift) != fmt.Sprint(c.want) {
 				t.Fatalf("drift %v, want %v", res.Drift, c.want)
 			}
+			n := 0
+			for _, v := range c.want {
+				n += v
+			}
+			if (len(res.Findings) > 0) != (n > 0) {
+				t.Fatalf("findings %+v for drift %v", res.Findings, res.Drift)
+			}
+			for _, f := range res.Findings {
+				if f.Object.Name == "" || f.Object.Kind != "Deployment" || f.Object.APIVersion != "apps/v1" || f.Msg == "" || f.Policy == "" {
+					t.Fatalf("finding does not name its object, policy and message: %+v", f)
+				}
+			}
 		})
 	}
+}
+
+func TestFindingsNameFieldAndOwner(t *testing.T) {
+	st := state(t, "")
+	res := audit.Evaluate(context.Background(), st, []audit.Object{{GVK: deployGVK, Object: fixture(t, "deployment-terraform-then-kubectl-edit.json")}}, 10)
+	if len(res.Findings) == 0 {
+		t.Fatal("no findings")
+	}
+	f := res.Findings[0]
+	if f.Policy != "owned_fields" || f.Owner != "terraform" || f.Field == "" || f.Object.Namespace != "tenant-a" {
+		t.Fatalf("finding %+v", f)
+	}
+	t.Logf("%+v", res.Findings)
 }
 
 func TestNamespaceLabelCap(t *testing.T) {
