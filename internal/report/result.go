@@ -6,6 +6,7 @@ import (
 	orv1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/driftguard/driftguard/internal/audit"
 )
@@ -43,7 +44,7 @@ func ResultOf(f audit.Finding, since metav1.Timestamp) orv1.ReportResult {
 		Description: f.Msg,
 		Subjects: []corev1.ObjectReference{{
 			APIVersion: f.Object.APIVersion, Kind: f.Object.Kind,
-			Namespace: f.Object.Namespace, Name: f.Object.Name, UID: typesUID(f.Object.UID),
+			Namespace: f.Object.Namespace, Name: f.Object.Name, UID: types.UID(f.Object.UID),
 		}},
 	}
 	if f.Field != "" || f.Owner != "" {
