@@ -166,8 +166,8 @@ type Auditor struct {
 	// per-object reports); an error is logged and counted as an error
 	// run, and the next pass publishes again.
 	Publishers []Publisher
-	last     map[Key]bool
-	zeroed   map[Key]bool
+	last       map[Key]bool
+	zeroed     map[Key]bool
 }
 
 // NeedLeaderElection makes the audit run on the leader only.
