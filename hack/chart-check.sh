@@ -45,6 +45,7 @@ SETS=(
   "monitoring|--set metrics.serviceMonitor.enabled=true --set metrics.prometheusRule.enabled=true"
   "replicas3-custom-tenant|--set replicaCount=3 --set webhook.tenantNamespaceLabel.key=platform.example.com/tenant --set-string webhook.tenantNamespaceLabel.value=yes"
   "networkPolicy|--set networkPolicy.enabled=true --set networkPolicy.webhook.cidrs={10.0.0.0/16}"
+  "dashboard|--set dashboard.enabled=true"
 )
 
 # expect FILE PATTERN...: every extended regex matches a line of FILE
@@ -108,7 +109,7 @@ d="$TMP/defaults.yaml"
 expect "$d" '^  replicas: 2$' '^kind: PodDisruptionBudget$' '^  minAvailable: 1$' \
   'cert-manager.io/inject-ca-from: '"$NS"'/dg-driftguard-serving' '^kind: Certificate$' '^kind: Issuer$' \
   'driftguard.io/tenant: "true"'
-refuse "$d" '--cert-rotation' '^kind: ServiceMonitor$' '^kind: PrometheusRule$' '^kind: NetworkPolicy$'
+refuse "$d" '--cert-rotation' 'grafana_dashboard' '^kind: ServiceMonitor$' '^kind: PrometheusRule$' '^kind: NetworkPolicy$'
 # the tenancy_guard params the chart fills in
 expect "$d" 'tenantLabel: \{"key":"driftguard.io/tenant","value":"true"\}' \
   'protectedConfigMaps: \["'"$NS"'/dg-driftguard-config","'"$NS"'/dg-driftguard-policies"\]'
@@ -122,6 +123,10 @@ refuse "$TMP/provided.yaml" '^kind: Certificate$' '^kind: Secret$' 'inject-ca-fr
 # the shipped rules (deploy/prometheus/driftguard-rules.yaml, copied into the chart)
 cmp -s deploy/prometheus/driftguard-rules.yaml "$CHART/files/prometheus-rules.yaml" \
   || fail "$CHART/files/prometheus-rules.yaml differs from deploy/prometheus/driftguard-rules.yaml (copy it)"
+cmp -s deploy/grafana/driftguard-dashboard.json "$CHART/files/driftguard-dashboard.json" \
+  || fail "$CHART/files/driftguard-dashboard.json differs from deploy/grafana/driftguard-dashboard.json (copy it)"
+expect "$TMP/dashboard.yaml" '^  name: dg-driftguard-dashboard$' '^    grafana_dashboard: "1"$' \
+  '^  driftguard-dashboard.json: \|-$' '"uid": "\$\{datasource\}"'
 cmp -s internal/config/default.yaml "$CHART/files/config.yaml" \
   || fail "$CHART/files/config.yaml differs from internal/config/default.yaml (copy it)"
 expect "$TMP/monitoring.yaml" '^kind: ServiceMonitor$' '^kind: PrometheusRule$' 'honorLabels: true' \
@@ -148,6 +153,7 @@ BAD=(
   "NetworkPolicy CIDR without a prefix|--set networkPolicy.enabled=true --set networkPolicy.webhook.cidrs={10.0.0.1}"
   "tenancy_guard label not the webhook's|--set config.policies.tenancy_guard.params.tenantLabel.key=other"
   "secure metrics without the cluster|--set server.clusterLookups=false"
+  "unknown dashboard value|--set dashboard.folder=x"
 )
 for b in "${BAD[@]}"; do
   name=${b%%|*}; args=${b#*|}
