@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -116,6 +117,7 @@ func TestBrokenRulesAreCaught(t *testing.T) {
 		{"break-glass dry runs counted", `decision="break_glass",dry_run="false"}[10m]`, `decision="break_glass"}[10m]`},
 		{"down alert looks at the wrong job", `absent(up{job=~".*driftguard.*"} == 1)`, `absent(up{job="driftguard-webhook"} == 1)`},
 		{"annotation text changed", "drifted from their declared owner", "drifted from their owner"},
+		{"runbook names another namespace", "`driftguard drift -n {{ $labels.namespace }}`", "`driftguard drift -n {{ $labels.policy }}`"},
 	}
 	for _, m := range mutations {
 		t.Run(m.name, func(t *testing.T) {
@@ -235,6 +237,48 @@ func TestEveryAlertIsDocumentedAndTested(t *testing.T) {
 			}
 			if !quiet[r.Alert] {
 				t.Errorf("%s: no unit test case where it does not fire", r.Alert)
+			}
+		}
+	}
+	if alerts == 0 {
+		t.Fatalf("no alerting rules found in %s", rulesFile)
+	}
+}
+
+// TestEveryAlertNamesTheDriftCommand: every alert's runbook annotation
+// starts with the command that lists what drifted: `driftguard drift -n
+// <namespace>` when the alert carries the namespace label, `driftguard
+// drift -A` for the cluster-wide ones.
+func TestEveryAlertNamesTheDriftCommand(t *testing.T) {
+	dir := rulesDir(t)
+	var rules ruleFile
+	b, err := os.ReadFile(filepath.Join(dir, rulesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &rules); err != nil {
+		t.Fatal(err)
+	}
+	byLabels := regexp.MustCompile(`\bby \(([^)]*)\)`)
+	alerts := 0
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			alerts++
+			namespaced := false
+			if m := byLabels.FindStringSubmatch(r.Expr); m != nil {
+				for _, l := range strings.Split(m[1], ",") {
+					namespaced = namespaced || strings.TrimSpace(l) == "namespace"
+				}
+			}
+			want := "First step: `driftguard drift -A`"
+			if namespaced {
+				want = "First step: `driftguard drift -n {{ $labels.namespace }}`"
+			}
+			if rb := r.Annotations["runbook"]; !strings.HasPrefix(rb, want) {
+				t.Errorf("%s (%s): runbook annotation %q does not start with %q", r.Alert, r.Labels["severity"], rb, want)
 			}
 		}
 	}
