@@ -151,7 +151,9 @@ func TestReportsWithoutCRDs(t *testing.T) {
 	// another error is not a missing CRD
 	boom := errors.New("etcdserver: request timed out")
 	r = fake.NewClientBuilder().WithScheme(sc).WithInterceptorFuncs(interceptor.Funcs{
-		Get: func(context.Context, client.WithWatch, client.ObjectKey, client.Object, ...client.GetOption) error { return boom },
+		Get: func(context.Context, client.WithWatch, client.ObjectKey, client.Object, ...client.GetOption) error {
+			return boom
+		},
 	}).Build()
 	if _, err := Reports(context.Background(), r, Scope{Namespace: "tenant-a"}); !errors.Is(err, boom) || IsNoReports(err) {
 		t.Errorf("error %v", err)
