@@ -68,6 +68,28 @@ func handEditRow(out string) string {
 
 const wantRow = driftNS + " Deployment api owned_fields " + driftField + " terraform"
 
+// documented is what docs/drift.md shows after the n-th (0-based) "$ <command>"
+// line: the lines up to the next "$ " line or the end of the block.
+func documented(t *testing.T, command string, n int) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.repoRoot, "docs", "drift.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(string(b), "$ "+command+"\n")
+	if len(parts) <= n+1 {
+		t.Fatalf("docs/drift.md shows `%s` fewer than %d times", command, n+1)
+	}
+	var out []string
+	for _, l := range strings.Split(parts[n+1], "\n") {
+		if strings.HasPrefix(l, "$ ") || strings.HasPrefix(l, "```") {
+			break
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n") + "\n"
+}
+
 // writeReport applies driftguard's Report for the namespace with these
 // findings, as the audit writes it.
 func writeReport(t *testing.T, fs []findings.Row, since time.Time) {
@@ -138,6 +160,9 @@ func TestDriftCommand(t *testing.T) {
 		}
 		if !strings.Contains(r.stdout, "in namespace "+driftNS+" (live objects, 1 object evaluated).") {
 			t.Errorf("summary:\n%s", r.stdout)
+		}
+		if doc := documented(t, "driftguard drift --live -n "+driftNS, 0); doc != r.stdout {
+			t.Errorf("docs/drift.md shows\n%s\nthe binary prints\n%s", doc, r.stdout)
 		}
 		l := driftList(t, 1, "--live", "-n", driftNS)
 		for _, f := range l.Findings {
@@ -230,6 +255,9 @@ func TestDriftCommand(t *testing.T) {
 		r := driftRun(t, "--live", "-n", driftNS)
 		if r.code != 0 || handEditRow(r.stdout) != "" || !strings.Contains(r.stdout, "No drift in namespace "+driftNS) {
 			t.Fatalf("want exit 0 and no row:\n%s", r)
+		}
+		if doc := documented(t, "driftguard drift --live -n "+driftNS, 1); doc != r.stdout {
+			t.Errorf("docs/drift.md shows\n%s\nthe binary prints\n%s", doc, r.stdout)
 		}
 		if l := driftList(t, 0, "--live", "-n", driftNS); len(l.Findings) != 0 {
 			t.Errorf("findings %+v", l.Findings)
