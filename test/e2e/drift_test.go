@@ -229,6 +229,16 @@ func TestDriftCommand(t *testing.T) {
 		if r.code != 1 || handEditRow(r.stdout) != wantRow || !strings.Contains(r.stdout, "(driftguard's reports).") {
 			t.Fatalf("table from the report:\n%s", r)
 		}
+		// a report whose cap left findings out: they count (exit 1) and --live is named
+		mustSucceed(t, s.kubectl("annotate", "report", report.Name, "-n", driftNS, report.OmittedAnnotation+"=2", "--overwrite"))
+		o := driftRun(t, "-n", driftNS)
+		if o.code != 1 || handEditRow(o.stdout) != wantRow ||
+			!strings.Contains(o.stdout, "1 drift finding on 1 object in namespace "+driftNS+" (driftguard's reports). 2 more findings left out of the reports by their cap: run with --live to see all.") {
+			t.Errorf("capped report:\n%s", o)
+		}
+		if l := driftList(t, 1, "-n", driftNS); l.Omitted != 2 {
+			t.Errorf("omitted %d, want 2", l.Omitted)
+		}
 		// explain shows the finding with the report's since
 		e := explainRun(t, "deploy/api", "-n", driftNS, "-o", "json")
 		var rep explain.Report
