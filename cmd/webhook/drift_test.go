@@ -29,6 +29,47 @@ current-context: c
 	}
 }
 
+const twoContexts = `apiVersion: v1
+kind: Config
+clusters:
+- {name: one, cluster: {server: "https://127.0.0.1:1"}}
+- {name: two, cluster: {server: "https://127.0.0.1:2"}}
+users: [{name: u, user: {token: x}}]
+contexts:
+- {name: one, context: {cluster: one, user: u, namespace: team-a}}
+- {name: two, context: {cluster: two, user: u, namespace: team-b}}
+current-context: one
+`
+
+// --context picks the cluster and the default namespace, like kubectl's.
+func TestDriftContext(t *testing.T) {
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kc, []byte(twoContexts), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if ns := kubeconfigNamespace(kc, ""); ns != "team-a" {
+		t.Errorf("current context's namespace %q", ns)
+	}
+	if ns := kubeconfigNamespace(kc, "two"); ns != "team-b" {
+		t.Errorf("context two's namespace %q", ns)
+	}
+	ctxArgs := []string{"--kubeconfig", kc, "--context", "two", "--timeout", "20s"}
+	for name, run := range map[string]func() (int, string){
+		"drift": func() (int, string) {
+			var out, errb bytes.Buffer
+			return driftMain(ctxArgs, &out, &errb), errb.String()
+		},
+		"explain": func() (int, string) {
+			var out, errb bytes.Buffer
+			return explainMain(append([]string{"deploy/api"}, ctxArgs...), &out, &errb), errb.String()
+		},
+	} {
+		if code, stderr := run(); code == 0 || !strings.Contains(stderr, "https://127.0.0.1:2") {
+			t.Errorf("%s --context two: exit %d, stderr %q", name, code, stderr)
+		}
+	}
+}
+
 func TestDriftBadFlagsExit2(t *testing.T) {
 	for _, args := range [][]string{
 		{"-o", "xml"},

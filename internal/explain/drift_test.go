@@ -74,7 +74,7 @@ func TestExplainShowsDriftFindings(t *testing.T) {
 	for _, want := range []string{
 		"6. Drift (the policies' drift rules on the live object, and the drift record)",
 		"  POLICY", "owned_fields  " + hand.Field, "2026-11-29T07:00:00Z",
-		"drift record (driftguard.io/drift): 1 standing hand edits",
+		"drift record (driftguard.io/drift): 1 standing hand edit\n",
 		"2026-11-30T08:00:00Z by alice, owner terraform, policy owned_fields: spec.replicas (INC-7)",
 	} {
 		if !strings.Contains(out, want) {

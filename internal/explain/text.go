@@ -194,7 +194,11 @@ func (d Drift) writeText(p *printer, w io.Writer) error {
 	case len(d.Record.Edits) == 0:
 		p.f("  - drift record (%s): no standing hand edits\n", d.RecordAnnotation)
 	default:
-		p.f("  - drift record (%s): %d standing hand edits\n", d.RecordAnnotation, len(d.Record.Edits))
+		edits := "hand edits"
+		if len(d.Record.Edits) == 1 {
+			edits = "hand edit"
+		}
+		p.f("  - drift record (%s): %d standing %s\n", d.RecordAnnotation, len(d.Record.Edits), edits)
 		for _, e := range d.Record.Edits {
 			p.f("      %s by %s, owner %s, policy %s: %s", e.At, e.By, e.Owner, e.Policy, strings.Join(e.Fields, ", "))
 			if e.Reason != "" {
