@@ -39,7 +39,7 @@ no reports and no running driftguard needed (--config, --policies and
 --no-bundled-policies as for serve).
 
 Exit status: 0 no drift, 1 drift found, 2 error (unreachable cluster,
-no reports CRDs, objects that could not be evaluated). Use it as a gate
+no such namespace, no reports CRDs, objects that could not be evaluated). Use it as a gate
 to prove restart safety before touching a controller-heavy stack: hand
 edits of owned fields, version matrix mismatches, latent OnDelete
 drift and permission baseline gaps are all findings that a restart or a
@@ -128,6 +128,9 @@ func driftMain(args []string, stdout, stderr io.Writer) int {
 	sc := findings.Scope{AllNamespaces: all, Namespace: namespace}
 	if !all && namespace == "" {
 		sc.Namespace = kubeconfigNamespace(fs.Lookup(crconfig.KubeconfigFlagName).Value.String(), kubeContext)
+	}
+	if err := findings.CheckNamespace(ctx, cl, sc); err != nil {
+		return fail(err)
 	}
 	var list *findings.List
 	if live {

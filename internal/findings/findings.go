@@ -1,10 +1,13 @@
 package findings
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
 	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/driftguard/driftguard/internal/audit"
 )
@@ -145,4 +148,34 @@ func (e *NoReportsError) Unwrap() error { return e.Err }
 func IsNoReports(err error) bool {
 	var e *NoReportsError
 	return errors.As(err, &e)
+}
+
+// ObjectGetter reads one object (explain.Cluster is one).
+type ObjectGetter interface {
+	Get(ctx context.Context, apiVersion, kind, namespace, name string) (map[string]any, error)
+}
+
+// NoNamespaceError means the listed namespace does not exist: a gate
+// must not pass because of a misspelt -n.
+type NoNamespaceError struct{ Namespace string }
+
+func (e *NoNamespaceError) Error() string {
+	return fmt.Sprintf("namespace %q not found", e.Namespace)
+}
+
+// CheckNamespace makes sure the scope's namespace exists. Not being
+// allowed to read Namespaces is no error: the listing itself then shows
+// what the caller may see.
+func CheckNamespace(ctx context.Context, g ObjectGetter, sc Scope) error {
+	if sc.AllNamespaces {
+		return nil
+	}
+	_, err := g.Get(ctx, "v1", "Namespace", "", sc.Namespace)
+	switch {
+	case err == nil, apierrors.IsForbidden(err):
+		return nil
+	case apierrors.IsNotFound(err):
+		return &NoNamespaceError{Namespace: sc.Namespace}
+	}
+	return fmt.Errorf("reading namespace %s: %w", sc.Namespace, err)
 }

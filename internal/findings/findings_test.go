@@ -12,6 +12,7 @@ import (
 	"time"
 
 	orv1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -397,5 +398,41 @@ func TestExitCodes(t *testing.T) {
 		if got := c.l.ExitCode(); got != c.want {
 			t.Errorf("%+v: exit %d, want %d", c.l, got, c.want)
 		}
+	}
+}
+
+type getter map[string]error
+
+func (g getter) Get(_ context.Context, _, kind, _, name string) (map[string]any, error) {
+	if err, ok := g[name]; ok {
+		return nil, err
+	}
+	return map[string]any{"kind": kind}, nil
+}
+
+// A misspelt -n is an error, not "no drift".
+func TestCheckNamespace(t *testing.T) {
+	gr := schema.GroupResource{Resource: "namespaces"}
+	g := getter{
+		"tenant-typo": apierrors.NewNotFound(gr, "tenant-typo"),
+		"secret-ns":   apierrors.NewForbidden(gr, "secret-ns", errors.New("no")),
+		"flaky":       errors.New("connection reset"),
+	}
+	ctx := context.Background()
+	if err := CheckNamespace(ctx, g, Scope{Namespace: "tenant-a"}); err != nil {
+		t.Errorf("existing namespace: %v", err)
+	}
+	var nn *NoNamespaceError
+	if err := CheckNamespace(ctx, g, Scope{Namespace: "tenant-typo"}); !errors.As(err, &nn) || err.Error() != `namespace "tenant-typo" not found` {
+		t.Errorf("missing namespace: %v", err)
+	}
+	if err := CheckNamespace(ctx, g, Scope{Namespace: "secret-ns"}); err != nil {
+		t.Errorf("forbidden to read the namespace: %v", err)
+	}
+	if err := CheckNamespace(ctx, g, Scope{Namespace: "flaky"}); err == nil {
+		t.Error("a failed read passed")
+	}
+	if err := CheckNamespace(ctx, g, Scope{AllNamespaces: true}); err != nil {
+		t.Errorf("-A: %v", err)
 	}
 }

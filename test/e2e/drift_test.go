@@ -209,6 +209,10 @@ func TestDriftCommand(t *testing.T) {
 		if a := driftRun(t, "--live", "-A"); a.code != 1 || handEditRow(a.stdout) != wantRow {
 			t.Errorf("-A:\n%s", a)
 		}
+		// a misspelt namespace does not pass the gate
+		if n := driftRun(t, "--live", "-n", driftNS+"-typo"); n.code != 2 || !strings.Contains(n.stderr, `namespace "`+driftNS+`-typo" not found`) {
+			t.Errorf("missing namespace:\n%s", n)
+		}
 	})
 
 	t.Run("kubectl driftguard runs the plugin", func(t *testing.T) {
