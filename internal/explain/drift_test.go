@@ -21,8 +21,7 @@ func (f *fakeSince) Of(_ context.Context, ns string) (map[string]time.Time, erro
 	return f.at, nil
 }
 
-// A Terraform Deployment hand edited with kubectl edit (docs/scenarios.md
-// S12): explain shows the drift rules' findings, the report's since time
+// A Terraform Deployment hand edited with kubectl edit: explain shows the drift rules' findings, the report's since time
 // and the drift record.
 func TestExplainShowsDriftFindings(t *testing.T) {
 	ctx := context.Background()
