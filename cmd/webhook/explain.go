@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	crconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 
 	"github.com/driftguard/driftguard/internal/explain"
+	"github.com/driftguard/driftguard/internal/findings"
 	"github.com/driftguard/driftguard/internal/loader"
 )
 
@@ -44,19 +46,21 @@ func explainMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		namespace  string
-		configFile string
-		policyDirs listFlag
-		noBundled  bool
-		as         string
-		asGroups   listFlag
-		output     string
-		maxFields  int
-		timeout    time.Duration
+		namespace   string
+		configFile  string
+		policyDirs  listFlag
+		noBundled   bool
+		as          string
+		asGroups    listFlag
+		output      string
+		maxFields   int
+		timeout     time.Duration
+		kubeContext string
 	)
 	fs.StringVar(&namespace, "n", "", "namespace (default: the kubeconfig context's, else default)")
 	fs.StringVar(&namespace, "namespace", "", "same as -n")
 	crconfig.RegisterFlags(fs) // --kubeconfig, read by controller-runtime's config loading
+	fs.StringVar(&kubeContext, "context", "", "kubeconfig context (default: the current context)")
 	fs.StringVar(&configFile, "config", "", "driftguard config file (YAML); empty: the embedded defaults")
 	fs.Var(&policyDirs, "policies", "extra policy directory (repeatable or comma-separated)")
 	fs.BoolVar(&noBundled, "no-bundled-policies", false, "do not load the policies embedded in the binary")
@@ -66,7 +70,7 @@ func explainMain(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&maxFields, "max-fields", explain.DefaultMaxFields, "owned non-image fields whose hand edit is simulated")
 	fs.DurationVar(&timeout, "timeout", time.Minute, "give up after this long")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, explainUsage)
+		fmt.Fprint(stderr, strings.Replace(explainUsage, "driftguard ", progName+" ", 1))
 		fs.PrintDefaults()
 	}
 	pos, err := parseFlagsAnywhere(fs, args)
@@ -100,7 +104,7 @@ func explainMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "driftguard explain: %v\n", err)
 		return 1
 	}
-	cfg, err := ctrl.GetConfig()
+	cfg, err := crconfig.GetConfigWithContext(kubeContext)
 	if err != nil {
 		return fail(&explain.NoClusterError{Err: fmt.Errorf("no kubeconfig (--kubeconfig, KUBECONFIG, in-cluster or ~/.kube/config): %w", err)})
 	}
@@ -112,7 +116,7 @@ func explainMain(args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	if namespace == "" {
-		namespace = kubeconfigNamespace(fs.Lookup(crconfig.KubeconfigFlagName).Value.String())
+		namespace = kubeconfigNamespace(fs.Lookup(crconfig.KubeconfigFlagName).Value.String(), kubeContext)
 	}
 	t, err := cl.Resolve(kind, namespace, name)
 	if err != nil {
@@ -128,7 +132,11 @@ func explainMain(args []string, stdout, stderr io.Writer) int {
 	if as != "" {
 		opts.User, opts.Groups, opts.Impersonate = as, asGroups, true
 	}
-	rep, err := explain.Explain(ctx, explain.Env{Objects: objs, State: st, Access: cl}, t, opts)
+	env := explain.Env{Objects: objs, State: st, Access: cl}
+	if r, err := reportReader(cfg, cl); err == nil {
+		env.Since = findings.Since{Reader: r}
+	}
+	rep, err := explain.Explain(ctx, env, t, opts)
 	if err != nil {
 		return fail(err)
 	}
@@ -146,14 +154,15 @@ func explainMain(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// kubeconfigNamespace is the namespace of the kubeconfig's current
-// context ("default" when it names none).
-func kubeconfigNamespace(path string) string {
+// kubeconfigNamespace is the namespace of the kubeconfig's context
+// (the current one when kubeContext is empty; "default" when it names
+// none), like kubectl's.
+func kubeconfigNamespace(path, kubeContext string) string {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if path != "" {
 		rules.ExplicitPath = path
 	}
-	ns, _, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).Namespace()
+	ns, _, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext}).Namespace()
 	if err != nil || ns == "" {
 		return "default"
 	}

@@ -61,6 +61,8 @@ type Env struct {
 	State *admit.State
 	// Access answers access reviews (nil: the section is left out).
 	Access AccessChecker
+	// Since tells when a finding was first seen (nil: unknown).
+	Since SinceLookup
 }
 
 // Report is the whole explanation; -o json prints it as is.
@@ -71,6 +73,7 @@ type Report struct {
 	Fields      []FieldManagers `json:"fields"`
 	HandEdits   HandEdits       `json:"handEdits"`
 	Access      *Access         `json:"access,omitempty"`
+	Drift       Drift           `json:"drift"`
 	// Notes are problems met along the way (never fatal).
 	Notes []string `json:"notes,omitempty"`
 }
@@ -127,6 +130,9 @@ func Explain(ctx context.Context, env Env, t Target, o Options) (*Report, error)
 	if env.Access != nil {
 		r.Access = checkAccess(ctx, env.Access, t, o)
 	}
+	var notes []string
+	r.Drift, notes = drift(ctx, env, t, obj)
+	r.Notes = append(r.Notes, notes...)
 	return r, nil
 }
 

@@ -5,6 +5,9 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
+
+	"github.com/driftguard/driftguard/internal/audit"
 )
 
 // WriteText writes the report as a readable checklist.
@@ -131,6 +134,10 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 	}
 
+	if err := r.Drift.writeText(p, w); err != nil {
+		return err
+	}
+
 	if len(r.Notes) > 0 {
 		p.section("Notes")
 		for _, n := range r.Notes {
@@ -158,4 +165,64 @@ func joinNS(ns, name string) string {
 		return name
 	}
 	return ns + "/" + name
+}
+
+func (d Drift) writeText(p *printer, w io.Writer) error {
+	p.section("6. Drift (the policies' drift rules on the live object, and the drift record)")
+	if len(d.Findings) == 0 {
+		p.f("  ✓ no drift findings\n")
+	} else {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  POLICY\tFIELD\tOWNER\tSINCE\tMESSAGE")
+		for _, f := range d.Findings {
+			since := "- (in no report)"
+			if f.Since != nil {
+				since = f.Since.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", f.Policy, orDash(f.Field), orDash(f.Owner), since, oneLine(f.Message))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if d.Dropped > 0 {
+			p.f("  … %d more findings (cap of %d per policy)\n", d.Dropped, audit.MaxFindingsPerObject)
+		}
+	}
+	switch {
+	case d.Record == nil:
+		p.f("  - no drift record (%s)\n", d.RecordAnnotation)
+	case len(d.Record.Edits) == 0:
+		p.f("  - drift record (%s): no standing hand edits\n", d.RecordAnnotation)
+	default:
+		edits := "hand edits"
+		if len(d.Record.Edits) == 1 {
+			edits = "hand edit"
+		}
+		p.f("  - drift record (%s): %d standing %s\n", d.RecordAnnotation, len(d.Record.Edits), edits)
+		for _, e := range d.Record.Edits {
+			p.f("      %s by %s, owner %s, policy %s: %s", e.At, e.By, e.Owner, e.Policy, strings.Join(e.Fields, ", "))
+			if e.Reason != "" {
+				p.f(" (%s)", oneLine(e.Reason))
+			}
+			p.f("\n")
+		}
+	}
+	return p.err
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// oneLine keeps text on its line: control characters become spaces.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
 }
