@@ -97,7 +97,7 @@ func (h *harness) writer() *Writer {
 		Client: h.c, Config: func() *config.Config { return h.cfg }, Metrics: h.m,
 		Gaps: func() []baseline.Need { return h.gaps },
 		Now:  func() time.Time { return h.now },
-		Log: funcr.New(func(prefix, args string) { h.logged = append(h.logged, args) }, funcr.Options{}),
+		Log:  funcr.New(func(prefix, args string) { h.logged = append(h.logged, args) }, funcr.Options{}),
 	}
 }
 
