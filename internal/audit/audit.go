@@ -164,7 +164,8 @@ type Auditor struct {
 	Interval time.Duration
 	// Publishers get every pass's result after the gauges are set (the
 	// per-object reports); an error is logged and counted as an error
-	// run, and the next pass publishes again.
+	// run, and the next pass publishes again. A pass that could not list
+	// every audited kind is not published.
 	Publishers []Publisher
 	last       map[Key]bool
 	zeroed     map[Key]bool
@@ -211,9 +212,14 @@ func (a *Auditor) RunOnce(ctx context.Context) error {
 	}
 	res := Evaluate(ctx, st, objects, st.Config.Audit.MaxNamespaceLabels)
 	a.export(res)
-	for _, p := range a.Publishers {
-		if err := p.Publish(ctx, res); err != nil {
-			errs = append(errs, err)
+	// a pass that could not list every kind misses their findings:
+	// publishing it would take them out of the reports (and lose when
+	// they were first seen) until the next pass puts them back
+	if len(errs) == 0 {
+		for _, p := range a.Publishers {
+			if err := p.Publish(ctx, res); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	result := "ok"

@@ -175,6 +175,7 @@ type Keeper struct {
 	Log      logr.Logger
 	Interval time.Duration
 	index    atomic.Pointer[Index]
+	gaps     atomic.Pointer[[]Need]
 	seen     map[string]bool
 }
 
@@ -202,6 +203,7 @@ func (k *Keeper) Refresh(ctx context.Context) error {
 	needs := Needs(cfg)
 	if len(needs) == 0 {
 		k.index.Store(&Index{Critical: map[ObjectKey][]Need{}})
+		k.gaps.Store(&[]Need{})
 		return nil
 	}
 	var r RBAC
@@ -218,6 +220,7 @@ func (k *Keeper) Refresh(ctx context.Context) error {
 	k.index.Store(BuildIndex(needs, r))
 
 	missing := map[string]int{}
+	gaps := []Need{}
 	for _, b := range cfg.PermissionBaseline {
 		missing[b.ServiceAccount] = 0
 	}
@@ -234,12 +237,15 @@ func (k *Keeper) Refresh(ctx context.Context) error {
 		if !ok {
 			result = "denied"
 			missing[n.ServiceAccount]++
+			gaps = append(gaps, n)
 			k.Log.Info("permission baseline gap", "need", n.String())
 		}
 		if k.Metrics != nil {
 			k.Metrics.PermissionChecks.WithLabelValues(result).Inc()
 		}
 	}
+	sort.Slice(gaps, func(i, j int) bool { return gaps[i].String() < gaps[j].String() })
+	k.gaps.Store(&gaps)
 	if k.Metrics != nil {
 		if k.seen == nil {
 			k.seen = map[string]bool{}
@@ -292,4 +298,15 @@ func (k *Keeper) Dependents(kind, namespace, name string) []input.BaselineNeed {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Text < out[j].Text })
 	return out
+}
+
+// Gaps are the needs the last refresh found denied (SubjectAccessReview),
+// sorted by their text; a need whose check failed is left out. Nil before
+// the first refresh.
+func (k *Keeper) Gaps() []Need {
+	g := k.gaps.Load()
+	if g == nil {
+		return nil
+	}
+	return slices.Clone(*g)
 }

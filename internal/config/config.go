@@ -150,7 +150,29 @@ type Audit struct {
 	// MaxNamespaceLabels caps distinct namespace label values on drift
 	// gauges; the rest are reported as namespace="_other" (default 200).
 	MaxNamespaceLabels int `json:"maxNamespaceLabels"`
+	// Reports configures the per-object OpenReports reports of each pass.
+	Reports AuditReports `json:"reports"`
 }
+
+// AuditReports configures the OpenReports Report (per namespace) and
+// ClusterReport each audit pass writes.
+type AuditReports struct {
+	// Enabled writes the reports (default true); read at each pass.
+	Enabled *bool `json:"enabled"`
+	// MaxResults caps the results of one report (default 1000); the
+	// summary still counts every finding.
+	MaxResults int `json:"maxResults"`
+}
+
+// DefaultReportMaxResults is audit.reports.maxResults when unset.
+const DefaultReportMaxResults = 1000
+
+// MaxReportMaxResults bounds audit.reports.maxResults: a report is one
+// object in etcd (1.5 MiB by default).
+const MaxReportMaxResults = 5000
+
+// On says whether the reports are written.
+func (r AuditReports) On() bool { return r.Enabled == nil || *r.Enabled }
 
 // GroupVersionKind names a watched kind.
 type GroupVersionKind struct {
@@ -352,6 +374,13 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Audit.MaxNamespaceLabels == 0 {
 		c.Audit.MaxNamespaceLabels = 200
+	}
+	if c.Audit.Reports.Enabled == nil {
+		on := true
+		c.Audit.Reports.Enabled = &on
+	}
+	if c.Audit.Reports.MaxResults == 0 {
+		c.Audit.Reports.MaxResults = DefaultReportMaxResults
 	}
 	if c.Admins.Users == nil && c.Admins.Groups == nil && c.Admins.ServiceAccounts == nil {
 		c.Admins.Groups = []string{"system:masters"}

@@ -132,6 +132,9 @@ func (c *Config) Validate() error {
 	if c.Audit.MaxNamespaceLabels < 0 {
 		bad("audit.maxNamespaceLabels: must not be negative")
 	}
+	if n := c.Audit.Reports.MaxResults; n < 0 || n > MaxReportMaxResults {
+		bad("audit.reports.maxResults: %d is out of range (1 to %d; unset means %d)", n, MaxReportMaxResults, DefaultReportMaxResults)
+	}
 	errs = append(errs, validateTenancyGuard(c.Policies["tenancy_guard"])...)
 	for name, p := range c.Policies {
 		if !policyRe.MatchString(name) {

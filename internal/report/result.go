@@ -21,6 +21,8 @@ const (
 	Rule = "drift"
 	// ManagedByLabel marks the reports driftguard writes (and may delete).
 	ManagedByLabel = "app.kubernetes.io/managed-by"
+	// ManagedBy is the value of ManagedByLabel on driftguard's reports.
+	ManagedBy = "driftguard"
 	// OmittedAnnotation counts the findings left out of a report by the
 	// cap (the summary still counts them).
 	OmittedAnnotation = "driftguard.io/results-omitted"

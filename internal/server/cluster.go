@@ -6,8 +6,11 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/driftguard/driftguard/internal/admit"
@@ -17,6 +20,7 @@ import (
 	"github.com/driftguard/driftguard/internal/input"
 	"github.com/driftguard/driftguard/internal/metrics"
 	"github.com/driftguard/driftguard/internal/owners"
+	"github.com/driftguard/driftguard/internal/report"
 )
 
 func restConfig() (*rest.Config, error) {
@@ -57,7 +61,12 @@ func newManager(log logr.Logger, cfg *rest.Config, o Options) (ctrl.Manager, err
 	if o.LeaderElect && ns == "" {
 		return nil, fmt.Errorf("--leader-elect needs --leader-election-namespace or POD_NAMESPACE")
 	}
+	scheme, err := newScheme()
+	if err != nil {
+		return nil, err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:  "0",
 		LeaderElection:          o.LeaderElect,
@@ -94,9 +103,45 @@ func newKeeper(log logr.Logger, mgr ctrl.Manager, o Options, engine func() *admi
 func addClusterLoops(log logr.Logger, mgr ctrl.Manager, o Options, e *admit.Engine, k *baseline.Keeper, m *metrics.Metrics) error {
 	if o.Audit {
 		a := &audit.Auditor{Engine: e, Reader: mgr.GetCache(), Metrics: m, Log: log.WithName("audit"), Interval: o.AuditInterval}
+		w, err := newReportWriter(log, mgr, e, k, m)
+		if err != nil {
+			return err
+		}
+		a.Publishers = append(a.Publishers, w)
 		if err := mgr.Add(a); err != nil {
 			return err
 		}
 	}
 	return mgr.Add(k)
+}
+
+// newScheme is the manager's scheme: the built-in kinds and the
+// OpenReports reports the audit writes.
+func newScheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	if err := report.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// newReportWriter writes the audit's findings as OpenReports reports
+// (audit.reports.enabled is read at each pass, so a reload turns them on
+// or off). Its client is uncached: a cached one would watch every report
+// in the cluster, other tools' too.
+func newReportWriter(log logr.Logger, mgr ctrl.Manager, e *admit.Engine, k *baseline.Keeper, m *metrics.Metrics) (*report.Writer, error) {
+	c, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return nil, fmt.Errorf("reports client: %w", err)
+	}
+	return &report.Writer{
+		Client:  c,
+		Config:  func() *config.Config { return e.State().Config },
+		Gaps:    k.Gaps,
+		Metrics: m,
+		Log:     log.WithName("reports"),
+	}, nil
 }

@@ -23,10 +23,19 @@ import (
 	"testing"
 	"time"
 
+	orv1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
+
 	"github.com/driftguard/driftguard/internal/config"
+	"github.com/driftguard/driftguard/internal/report"
 )
 
 const auditNS = "audit-a"
+
+// the finding scenario 12's hand edit makes, as the Report shows it
+const (
+	wantReportField = "spec.template.spec.containers[api].env[LOG_LEVEL].value"
+	wantReportOwner = "terraform"
+)
 
 func auditDeployment(name, image string) string { return terraformDeploymentIn(auditNS, name, image) }
 
@@ -200,6 +209,18 @@ permissionBaseline:
 		mustSucceed(t, s.kubectl("label", "namespace", auditNS, "driftguard.io/ignore-"))
 		waitGauge(t, "driftguard_drift_objects", driftLabels, func(v float64) bool { return v == 1 }, 20*time.Second)
 		prom.waitFiring(t, "DriftguardDriftPresent", driftLabels, 60*time.Second)
+		// the namespace's OpenReports Report names the object, the field and its owner
+		rep := waitReport(t, auditNS, "naming the hand edit", func(r *orv1.Report) bool {
+			return len(reportFindings(r, "Deployment", "api")) > 0
+		}, 20*time.Second)
+		fs := reportFindings(rep, "Deployment", "api")
+		if len(fs) != 1 || fs[0].Policy != "owned_fields" || fs[0].Field != wantReportField || fs[0].Owner != wantReportOwner ||
+			rep.Summary.Fail != 1 || rep.Labels[report.ManagedByLabel] != report.ManagedBy {
+			t.Fatalf("report findings %+v (summary %+v, labels %v), want one owned_fields finding on %s owned by %s",
+				fs, rep.Summary, rep.Labels, wantReportField, wantReportOwner)
+		}
+		t.Logf("kubectl get reports -A:\n%s", s.kubectl("get", "reports.openreports.io", "-A").stdout)
+		t.Logf("kubectl get report driftguard -n %s -o yaml:\n%s", auditNS, s.kubectl("get", "reports.openreports.io", report.Name, "-n", auditNS, "-o", "yaml").stdout)
 
 		mustSucceed(t, kIn(asTerraform, auditDeployment("api", "ghcr.io/acme/api:1.0.0"),
 			"apply", "--server-side", "--field-manager=Terraform", "--force-conflicts", "-f", "-"))
@@ -207,6 +228,9 @@ permissionBaseline:
 			t.Fatalf("managers after the forced re-apply: %s", mgrs)
 		}
 		waitGauge(t, "driftguard_drift_objects", driftLabels, func(v float64) bool { return v == 0 }, 20*time.Second)
+		waitReport(t, auditNS, "without the resolved finding", func(r *orv1.Report) bool {
+			return len(reportFindings(r, "Deployment", "api")) == 0
+		}, 20*time.Second)
 	})
 
 	t.Run("10: a break-glass drift record is drift and fires the break-glass alert", func(t *testing.T) {

@@ -98,6 +98,8 @@ func TestChartInstall(t *testing.T) {
 		// the Prometheus Operator CRDs are not installed in the e2e API server
 		"--set", "metrics.serviceMonitor.enabled=false",
 		"--set", "metrics.prometheusRule.enabled=false",
+		// the suite's API server has the OpenReports CRDs already (main_test.go); the cleanup must not delete them
+		"--set", "reports.installCRDs=false",
 	)
 	helmCmd.Dir = s.repoRoot
 	home := filepath.Join(tmp, "helm")

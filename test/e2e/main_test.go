@@ -132,6 +132,9 @@ func (s *suite) setup() error {
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
 		CRDs:                     []*apiextensionsv1.CustomResourceDefinition{externalSecretCRD()},
+		// the OpenReports Report and ClusterReport the audit writes (the chart's copy)
+		CRDDirectoryPaths:     []string{filepath.Join(s.repoRoot, "charts", "driftguard", "files", "crds")},
+		ErrorIfCRDPathMissing: true,
 	}
 	if _, err := s.env.Start(); err != nil {
 		return fmt.Errorf("starting envtest control plane: %w", err)
