@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	// named: the tests of this package have a type server
@@ -89,6 +90,7 @@ func runServe(args []string) int {
 	}
 	log := newLogger(o)
 	ctrl.SetLogger(log)
+	klog.SetLogger(log) // client-go's own lines (the Events broadcaster's) in the same format
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := srv.Run(logr.NewContext(ctx, log), o); err != nil {
