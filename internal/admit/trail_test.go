@@ -71,9 +71,13 @@ func setImage(req map[string]any, image string) {
 func TestTrailDeniedHandEdit(t *testing.T) {
 	e := newEnv(t, "")
 	buf, evs := withTrail(e, 0, 0)
-	resp := answer(t, post(e.validate, review(t, func(req map[string]any) { setImage(req, "ghcr.io/acme/api:"+plantedTag) })))
+	// a mutable tag: mutable_tags denies too, and its message quotes the image
+	resp := answer(t, post(e.validate, review(t, func(req map[string]any) { setImage(req, "ghcr.io/"+plantedTag+"/api:latest") })))
 	if resp.Allowed {
 		t.Fatal("alice's hand edit of Terraform's image was allowed")
+	}
+	if !strings.Contains(resp.Result.Message, plantedTag) {
+		t.Fatalf("the denial does not quote the image, so the test plants nothing: %s", resp.Result.Message)
 	}
 	lines := logLines(t, buf)
 	if len(lines) != 1 {
@@ -271,15 +275,16 @@ func TestTrailPlantedSecretValues(t *testing.T) {
 }
 
 func TestTrailBoundsFieldsAndNote(t *testing.T) {
-	// a policy denying 500 long field paths: the line names 20, the note 5,
-	// and the note stays within the API server's 1024 bytes
+	// a policy denying 500 long field paths with as many long owners: the
+	// line names 20 fields, the note 5 (and says more were left out), and
+	// the note is cut to the API server's 1024 bytes
 	pol := `# METADATA
 # custom:
 #   kinds: [Deployment]
 #   operations: [UPDATE]
 package driftguard.policies.many
 import rego.v1
-deny contains {"field": sprintf("spec.f%03d.%s", [i, concat("", [x | some _ in numbers.range(1, 40); x := "long"])]), "owner": "terraform", "msg": "m"} if {
+deny contains {"field": sprintf("spec.f%03d.%s", [i, concat("", [x | some _ in numbers.range(1, 40); x := "long"])]), "owner": sprintf("owner%03d-%s", [i, concat("", [x | some _ in numbers.range(1, 60); x := "long"])]), "msg": "m"} if {
 	some i in numbers.range(1, 500)
 }
 `
