@@ -307,3 +307,35 @@ deny contains {"field": sprintf("spec.f%03d.%s", [i, concat("", [x | some _ in n
 		t.Fatalf("Events %+v: want one note within 1024 bytes saying more fields were left out", evs.events)
 	}
 }
+
+// TestTrailUnreviewedAndError: a review answered without evaluation
+// (more changes than maxChanges, failurePolicy deny) is logged as a
+// denial with the reason; one that cannot be decoded as an error,
+// without the error's text.
+func TestTrailUnreviewedAndError(t *testing.T) {
+	e := newEnv(t, strings.Replace(string(config.DefaultYAML()), "maxChanges: 10000", "maxChanges: 1", 1))
+	buf, evs := withTrail(e, 0, 0)
+	if answer(t, post(e.validate, review(t, func(req map[string]any) {
+		req["object"].(map[string]any)["spec"].(map[string]any)["minReadySeconds"] = 5 // a second change
+	}))).Allowed {
+		t.Fatal("a review over maxChanges was allowed with failurePolicy deny")
+	}
+	if lines := logLines(t, buf); len(lines) != 1 || lines[0]["decision"] != "deny" || lines[0]["unreviewed"] != admit.ReasonTooManyChanges {
+		t.Fatalf("log lines %v, want a denial with unreviewed=too_many_changes", lines)
+	}
+	if len(evs.events) != 0 {
+		t.Errorf("an unreviewed denial sent Events (no policy judged the change): %+v", evs.events)
+	}
+	buf.Reset()
+	resp := answer(t, post(e.validate, []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1","kind":{"kind":"Pod","version":"v1"},"operation":"CREATE","name":"p","namespace":"tenant-a","userInfo":{"username":"mallory"},"object":"`+plantedTag+`"}}`)))
+	if resp.Allowed || resp.Result.Code != 400 {
+		t.Fatalf("bad object: %+v", resp)
+	}
+	lines := logLines(t, buf)
+	if len(lines) != 1 || lines[0]["decision"] != "error" || lines[0]["user"] != "mallory" || lines[0]["uid"] != "u1" {
+		t.Fatalf("log lines %v, want one error line", lines)
+	}
+	if strings.Contains(buf.String(), plantedTag) {
+		t.Errorf("the error line quotes the object: %s", buf)
+	}
+}
