@@ -6,7 +6,8 @@ package e2e
 // a break-glass edit of a Terraform Deployment, and a denied hand edit of
 // an ExternalSecret's Secret, each leave one "admission decision" line in
 // driftguard's log (--log-format json) and an Event (events.k8s.io/v1) on
-// the object, which kubectl events --for and kubectl describe show. Planted
+// the object, which kubectl events --for and kubectl describe show; so does
+// a hand edit allowed in warn mode (DriftRecorded). Planted
 // values (image tags, Secret data) appear in neither. A dry run is logged
 // but leaves no Event.
 
@@ -18,6 +19,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/driftguard/driftguard/internal/config"
 )
 
 const trailNS = "trail-a"
@@ -27,6 +30,7 @@ const (
 	trailTagDenied = "pl4nted-denied-Tq3v"
 	trailTagBG     = "pl4nted-breakglass-Lm8d"
 	trailTagDry    = "pl4nted-dryrun-Xe5r"
+	trailTagWarn   = "pl4nted-warn-Pz6y"
 	trailSecretOld = "pl4nted-secret-old-Vb2n"
 	trailSecretNew = "pl4nted-secret-new-Kc7w"
 )
@@ -125,7 +129,7 @@ func TestDecisionTrail(t *testing.T) {
 	var deployUID, secretUID string
 	if !t.Run("setup", func(t *testing.T) {
 		mustSucceed(t, s.kubectl("create", "namespace", trailNS))
-		for _, name := range []string{"api", "api2"} {
+		for _, name := range []string{"api", "api2", "api3"} {
 			expectAllowed(t, kIn(asTerraform, terraformDeploymentIn(trailNS, name, imgV1),
 				"apply", "--server-side", "--field-manager=Terraform", "--force-conflicts", "-f", "-"))
 		}
@@ -214,6 +218,28 @@ data:
 		}
 	})
 
+	t.Run("owned_fields in warn mode: log line and DriftRecorded Event", func(t *testing.T) {
+		def := config.DefaultYAML()
+		warnCfg := strings.Replace(string(def), "  owned_fields:\n", "  owned_fields:\n    mode: warn\n", 1)
+		if warnCfg == string(def) {
+			t.Fatal("could not switch owned_fields to warn mode in the default config")
+		}
+		reload(t, []byte(warnCfg))
+		defer reload(t, def)
+		r := k(asAlice, "set", "image", "deployment/api3", "api=ghcr.io/acme/api:"+trailTagWarn, "-n", trailNS)
+		expectAllowed(t, r)
+		anyWarning(t, r, "allowed by warn mode, recorded as drift")
+		l := waitLine(t, "Deployment", "api3", "warn", false)
+		if l["user"] != "alice" || l["owner"] != "terraform" {
+			t.Errorf("decision line %v", l)
+		}
+		ev := waitEvent(t, "api3", "DriftRecorded")
+		if ev.Type != "Normal" || ev.Action != "Allowed" || ev.Regarding.UID != uid(t, "deployment/api3", trailNS) ||
+			!strings.Contains(ev.Note, "hand edit by alice allowed in warn mode") || !strings.Contains(ev.Note, imagePath) {
+			t.Errorf("Event %+v", ev)
+		}
+	})
+
 	t.Run("kubectl events --for and kubectl describe show the Events", func(t *testing.T) {
 		r := s.kubectl("events", "--for", "deployment/api", "-n", trailNS)
 		mustSucceed(t, r)
@@ -243,7 +269,7 @@ data:
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, v := range []string{trailTagDenied, trailTagBG, trailTagDry, trailSecretOld, trailSecretNew} {
+		for _, v := range []string{trailTagDenied, trailTagBG, trailTagDry, trailTagWarn, trailSecretOld, trailSecretNew} {
 			for _, p := range []string{v, base64.StdEncoding.EncodeToString([]byte(v))} {
 				if strings.Contains(string(log), p) {
 					t.Errorf("driftguard's log carries planted value %q", p)
