@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	// named: the tests of this package have a type server
 	srv "github.com/driftguard/driftguard/internal/server"
@@ -64,6 +64,7 @@ func serveFlags(o *srv.Options) *flag.FlagSet {
 	fs.DurationVar(&o.IdleTimeout, "idle-timeout", 120*time.Second, "webhook server: how long a keep-alive connection may wait for its next request (keep it above the API server's 90s idle timeout)")
 	fs.IntVar(&o.MaxConnections, "max-connections", 1024, "webhook server: open connections at most; further ones wait to be accepted (0: no limit)")
 	fs.BoolVar(&o.MetricsSecure, "metrics-secure", true, "serve /metrics over HTTPS (the --cert-dir certificate) to callers the API server authenticates and authorizes for GET /metrics; needs --cluster. false: plain HTTP, for local use (--dev implies false)")
+	fs.StringVar(&o.LogFormat, "log-format", "text", "log format: text (human-readable lines) or json (one JSON object per line)")
 	return fs
 }
 
@@ -87,8 +88,9 @@ func runServe(args []string) int {
 		fmt.Fprintln(os.Stderr, "serve:", err)
 		return 2
 	}
-	log := zap.New(zap.UseDevMode(o.Dev))
+	log := newLogger(o)
 	ctrl.SetLogger(log)
+	klog.SetLogger(log) // client-go's own lines (the Events broadcaster's) in the same format
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := srv.Run(logr.NewContext(ctx, log), o); err != nil {

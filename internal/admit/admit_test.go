@@ -67,6 +67,8 @@ func newEnvOpts(t testing.TB, opts loader.Options) *env {
 	m := metrics.New(prometheus.NewRegistry())
 	e := admit.NewEngine(st, m)
 	e.Now = func() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) }
+	// every test and benchmark runs with the decision trail on, as serve does
+	e.Trail = admit.NewTrail(logr.Discard(), m, 0, 0)
 	return &env{
 		engine: e, metrics: m,
 		validate: admit.NewHTTPHandler("validate", &admit.Validator{Engine: e}, e, logr.Discard()),

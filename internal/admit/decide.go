@@ -34,6 +34,9 @@ type Engine struct {
 	Now func() time.Time
 	// Budget bounds the review bytes worked on at once (nil: unbounded).
 	Budget *Budget
+	// Trail logs the validating webhook's non-allow decisions and sends
+	// their Events (nil: none).
+	Trail *Trail
 }
 
 // NewEngine returns an engine serving st.
@@ -71,6 +74,9 @@ type Decision struct {
 	// BreakGlassHint tells a denied member of a break-glass group how to
 	// use it (or why the reason on the object did not count).
 	BreakGlassHint string
+	// Unreviewed is why the request was answered without (full)
+	// evaluation, one of the Reason constants ("" when it was evaluated).
+	Unreviewed string
 }
 
 // HandEdit is an allowed change of an owned field.
@@ -181,6 +187,9 @@ func (e *Engine) unjudgeable(st *State, d *Decision, mutate bool) bool {
 	}
 	for _, ie := range d.Input.Errors {
 		e.countUnreviewed(webhook, ie.Reason)
+		if d.Unreviewed == "" {
+			d.Unreviewed = ie.Reason
+		}
 		if !mutate {
 			unjudged(st, d, ie.Message)
 		}

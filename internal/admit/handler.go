@@ -36,10 +36,14 @@ var (
 func (v *Validator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	d, err := v.Engine.Decide(ctx, &req.AdmissionRequest)
 	if err != nil {
+		if v.Engine.Trail != nil && claimAnswer(ctx) {
+			v.Engine.Trail.recordError(&req.AdmissionRequest)
+		}
 		return errored(err)
 	}
 	if claimAnswer(ctx) {
 		v.Engine.count("validate", d)
+		v.Engine.Trail.record(d)
 	}
 	if !d.Allowed {
 		resp := admission.Denied(denialMessage(d))

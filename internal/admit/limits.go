@@ -105,6 +105,7 @@ func (e *Engine) Unreviewed(webhook string, st *State, req *admissionv1.Admissio
 		return d
 	}
 	e.countUnreviewed(webhook, reason)
+	d.Unreviewed = reason
 	unjudged(st, d, detail)
 	return d
 }
@@ -232,6 +233,9 @@ func claimAnswer(ctx context.Context) bool {
 
 func (h *HTTPHandler) answerUnreviewed(d *Decision) admission.Response {
 	h.Engine.count(h.Name, d)
+	if h.Name == "validate" {
+		h.Engine.Trail.record(d)
+	}
 	if h.Name == "mutate" || d.Allowed {
 		// the mutating webhook never denies: the validating one answers
 		resp := admission.Allowed("")

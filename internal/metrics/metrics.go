@@ -30,6 +30,9 @@ type Metrics struct {
 	PermissionChecks  *prometheus.CounterVec
 	Unreviewed        *prometheus.CounterVec
 	Reports           *ReportMetrics
+	// the decision trail (trail.go)
+	DecisionLogSuppressed prometheus.Counter
+	EventsDropped         *prometheus.CounterVec
 }
 
 // LatencyBuckets resolve below one millisecond, where most reviews land.
@@ -128,6 +131,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.PermissionMissing, m.PermissionChecks)
 	newLimitMetrics(reg, m)
 	m.Reports = newReportMetrics(reg)
+	newTrailMetrics(reg, m)
 	reg.MustRegister(m.DriftObjects, m.AuditRuns, m.AuditDuration, m.AuditLastRun, m.AuditObjects)
 	reg.MustRegister(m.Decisions, m.Requests, m.Latency, m.InFlight, m.BadRequests, m.LoadErrors, m.LoadSuccess,
 		m.LastLoad, m.LastLoadFailed, m.PoliciesLoaded, m.EvalErrors, m.DriftRecords, m.CertExpiry)

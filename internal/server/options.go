@@ -47,6 +47,7 @@ type Options struct {
 
 	ShutdownDelay time.Duration
 	GCPercent     int
+	LogFormat     string // --log-format: text or json
 
 	Cluster                 bool // --cluster: in-cluster config or KUBECONFIG
 	Audit                   bool
@@ -69,6 +70,8 @@ func (o Options) Validate() error {
 		return errors.New("--read-timeout, --write-timeout and --idle-timeout must be positive")
 	case o.MaxConnections < 0:
 		return errors.New("--max-connections must not be negative")
+	case o.LogFormat != "" && o.LogFormat != "text" && o.LogFormat != "json":
+		return fmt.Errorf("--log-format %q: want text or json", o.LogFormat)
 	}
 	return nil
 }

@@ -112,11 +112,16 @@ func wire(ctx context.Context, log logr.Logger, o Options) (*instance, error) {
 	}
 	engine = admit.NewEngine(st, in.m)
 	engine.Budget = reviewBudget(log)
+	engine.Trail = admit.NewTrail(log.WithName("trail"), in.m, 0, 0)
+	go engine.Trail.Run(ctx)
 	in.reloader = &loader.Reloader{Options: opts, Engine: engine, Metrics: in.m, Log: log.WithName("reload"), Interval: o.ReloadInterval}
 	in.reloader.Loaded(st)
 	log.Info("policies loaded", "policies", len(st.Policies.Policies), "files", len(st.Policies.Files))
 	if in.mgr != nil {
 		if err := addClusterLoops(log, in.mgr, o, engine, keeper, in.m); err != nil {
+			return nil, err
+		}
+		if err := addEventRecorder(log, in.mgr, engine.Trail, in.m); err != nil {
 			return nil, err
 		}
 	}

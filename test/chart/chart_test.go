@@ -398,8 +398,9 @@ func TestDefaults(t *testing.T) {
 			}
 		}
 		env := list(c, "env")
-		if len(env) != 1 || str(env[0], "name") != "POD_NAMESPACE" || str(env[0], "valueFrom.fieldRef.fieldPath") != "metadata.namespace" {
-			t.Errorf("env = %v, want POD_NAMESPACE from the downward API", env)
+		if len(env) != 2 || str(env[0], "name") != "POD_NAMESPACE" || str(env[0], "valueFrom.fieldRef.fieldPath") != "metadata.namespace" ||
+			str(env[1], "name") != "POD_NAME" || str(env[1], "valueFrom.fieldRef.fieldPath") != "metadata.name" {
+			t.Errorf("env = %v, want POD_NAMESPACE and POD_NAME (the Events' reportingInstance) from the downward API", env)
 		}
 		if get(pod, "automountServiceAccountToken") != true {
 			t.Error("--cluster needs the service account token")
@@ -538,7 +539,8 @@ func TestDefaults(t *testing.T) {
 			"apps/daemonsets":                           {"get", "list", "watch"},
 			"external-secrets.io/externalsecrets":       {"get", "list", "watch"},
 			"authorization.k8s.io/subjectaccessreviews": {"create"},
-			"authentication.k8s.io/tokenreviews":        {"create"}, // metrics.secure
+			"authentication.k8s.io/tokenreviews":        {"create"},          // metrics.secure
+			"events.k8s.io/events":                      {"create", "patch"}, // the decision trail's Events
 		}
 		got := rulesByResource(cr)
 		for res, verbs := range want {
@@ -549,8 +551,9 @@ func TestDefaults(t *testing.T) {
 		for res, verbs := range got {
 			for _, v := range verbs {
 				if v != "get" && v != "list" && v != "watch" && res != "authorization.k8s.io/subjectaccessreviews" && res != "authentication.k8s.io/tokenreviews" &&
-					!strings.HasPrefix(res, "openreports.io/") { // the drift reports (TestReportsChart)
-					t.Errorf("ClusterRole grants %s on %s: only reads are needed cluster-wide", v, res)
+					!strings.HasPrefix(res, "openreports.io/") && // the drift reports (TestReportsChart)
+					res != "events.k8s.io/events" {
+					t.Errorf("ClusterRole grants %s on %s: only reads (and Events, drift reports) are needed cluster-wide", v, res)
 				}
 			}
 		}

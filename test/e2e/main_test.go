@@ -207,6 +207,8 @@ func (s *suite) setup() error {
 		"--metrics-secure=false",
 		"--audit-interval", "2s",
 		"--leader-elect", "--leader-election-namespace", "default",
+		// the decision trail's lines are read as JSON (trail_test.go)
+		"--log-format", "json",
 	)
 	s.logFile = filepath.Join(s.tmp, "driftguard.log")
 	lf, err := os.Create(s.logFile)

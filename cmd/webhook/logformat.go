@@ -1,0 +1,19 @@
+package main
+
+import (
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	srv "github.com/driftguard/driftguard/internal/server"
+)
+
+// newLogger is serve's logger: controller-runtime's zap, with the
+// encoder --log-format names (text: zap's console lines, json: one JSON
+// object per line; checked by Options.Validate).
+func newLogger(o srv.Options) logr.Logger {
+	enc := zap.ConsoleEncoder()
+	if o.LogFormat == "json" {
+		enc = zap.JSONEncoder()
+	}
+	return zap.New(zap.UseDevMode(o.Dev), enc)
+}
