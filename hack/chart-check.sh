@@ -90,7 +90,7 @@ for s in "${SETS[@]}"; do
   count "$out" '^    failurePolicy: Fail$' 3
   count "$out" '^    failurePolicy: Ignore$' 3
   count "$out" '^  - admissionReviewVersions:$' 6
-  count "$out" "^    sideEffects: None$" 6
+  count "$out" "^    sideEffects: NoneOnDryRun$" 6
   count "$out" "^    matchConditions:$" 6
   count "$out" "startsWith\(''system:node:''\)" 6
   count "$out" '^    name: settings.validate.driftguard.io$' 1

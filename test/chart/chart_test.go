@@ -609,7 +609,8 @@ func checkWebhooks(t *testing.T, r rendered, fullname, tenantKey, tenantValue st
 			if !slices.Equal(strs(w, "admissionReviewVersions"), []string{"v1"}) {
 				t.Errorf("%s admissionReviewVersions = %v", name, strs(w, "admissionReviewVersions"))
 			}
-			if str(w, "sideEffects") != "None" || num(w, "timeoutSeconds") != 5 {
+			// Events are written, never on dry runs
+			if str(w, "sideEffects") != "NoneOnDryRun" || num(w, "timeoutSeconds") != 5 {
 				t.Errorf("%s sideEffects/timeoutSeconds = %v/%v", name, get(w, "sideEffects"), get(w, "timeoutSeconds"))
 			}
 			if str(w, "clientConfig.service.name") != fullname || str(w, "clientConfig.service.namespace") != namespace ||

@@ -365,7 +365,7 @@ webhooks:
   - name: tenants.validate.driftguard.io
     clientConfig: {url: "https://127.0.0.1:1/validate"}
     admissionReviewVersions: [v1]
-    sideEffects: None
+    sideEffects: NoneOnDryRun
     failurePolicy: Ignore
     rules: [{apiGroups: [nothing.example.com], apiVersions: ["*"], resources: ["*"], operations: [CREATE]}]`
 	create(hook)

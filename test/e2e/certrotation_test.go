@@ -748,7 +748,7 @@ webhooks:
   clientConfig:
     url: https://%s:%d%s
   admissionReviewVersions: [v1]
-  sideEffects: None
+  sideEffects: NoneOnDryRun
   timeoutSeconds: 5
   failurePolicy: Fail
   rules:

@@ -394,7 +394,7 @@ func (s *suite) webhookConfigYAML() string {
     url: https://127.0.0.1:%d%s
     caBundle: %s
   admissionReviewVersions: [v1]
-  sideEffects: None
+  sideEffects: NoneOnDryRun
   timeoutSeconds: 5
   failurePolicy: Fail
   matchPolicy: Equivalent

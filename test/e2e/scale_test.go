@@ -90,7 +90,7 @@ func TestScaleReviewContents(t *testing.T) {
 - name: %s
   clientConfig: {url: "https://127.0.0.1:%d%s", caBundle: %s}
   admissionReviewVersions: [v1]
-  sideEffects: None
+  sideEffects: NoneOnDryRun
   failurePolicy: Fail
   rules:
   - {apiGroups: [apps], apiVersions: [v1], resources: [deployments/scale], operations: [UPDATE], scope: Namespaced}

@@ -129,7 +129,7 @@ kind ("validate" or "mutate"), path.
 {{- $excluded := include "driftguard.excludedNamespaces" $root | fromJsonArray }}
 {{- $common := dict
   "admissionReviewVersions" (list "v1")
-  "sideEffects" "None"
+  "sideEffects" "NoneOnDryRun"
   "timeoutSeconds" (int $v.timeoutSeconds)
   "matchPolicy" "Equivalent"
   "clientConfig" (include "driftguard.clientConfig" (dict "root" $root "path" .path) | fromYaml)

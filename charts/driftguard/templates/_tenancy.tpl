@@ -76,7 +76,7 @@ Two extra validating entries (webhook.guard.enabled):
 {{- $tl := $v.tenantNamespaceLabel }}
 {{- $common := dict
   "admissionReviewVersions" (list "v1")
-  "sideEffects" "None"
+  "sideEffects" "NoneOnDryRun"
   "timeoutSeconds" (int $v.timeoutSeconds)
   "matchPolicy" "Equivalent"
   "clientConfig" (include "driftguard.clientConfig" (dict "root" $root "path" "/validate") | fromYaml)
