@@ -150,6 +150,8 @@ type Audit struct {
 	// MaxNamespaceLabels caps distinct namespace label values on drift
 	// gauges; the rest are reported as namespace="_other" (default 200).
 	MaxNamespaceLabels int `json:"maxNamespaceLabels"`
+	// Reverts configures revert detection.
+	Reverts Reverts `json:"reverts"`
 }
 
 // GroupVersionKind names a watched kind.
@@ -353,6 +355,7 @@ func (c *Config) applyDefaults() {
 	if c.Audit.MaxNamespaceLabels == 0 {
 		c.Audit.MaxNamespaceLabels = 200
 	}
+	c.Audit.Reverts.applyDefaults()
 	if c.Admins.Users == nil && c.Admins.Groups == nil && c.Admins.ServiceAccounts == nil {
 		c.Admins.Groups = []string{"system:masters"}
 	}

@@ -132,6 +132,7 @@ func (c *Config) Validate() error {
 	if c.Audit.MaxNamespaceLabels < 0 {
 		bad("audit.maxNamespaceLabels: must not be negative")
 	}
+	c.Audit.Reverts.validate(bad)
 	errs = append(errs, validateTenancyGuard(c.Policies["tenancy_guard"])...)
 	for name, p := range c.Policies {
 		if !policyRe.MatchString(name) {
