@@ -29,6 +29,7 @@ type Metrics struct {
 	PermissionMissing *prometheus.GaugeVec
 	PermissionChecks  *prometheus.CounterVec
 	Unreviewed        *prometheus.CounterVec
+	Reverts           Reverts
 }
 
 // LatencyBuckets resolve below one millisecond, where most reviews land.
@@ -126,6 +127,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}, []string{"result"})
 	reg.MustRegister(m.PermissionMissing, m.PermissionChecks)
 	newLimitMetrics(reg, m)
+	newRevertMetrics(reg, m)
 	reg.MustRegister(m.DriftObjects, m.AuditRuns, m.AuditDuration, m.AuditLastRun, m.AuditObjects)
 	reg.MustRegister(m.Decisions, m.Requests, m.Latency, m.InFlight, m.BadRequests, m.LoadErrors, m.LoadSuccess,
 		m.LastLoad, m.LastLoadFailed, m.PoliciesLoaded, m.EvalErrors, m.DriftRecords, m.CertExpiry)

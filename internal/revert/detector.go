@@ -63,9 +63,10 @@ const (
 	Missed      Outcome = "missed"        // reverted, not predicted
 )
 
-// Predictor says, for a hand edit (old -> new), whether driftguard warned
-// that it would be reverted, and by which owner ("" for no warning).
-type Predictor func(ctx context.Context, old, new map[string]any, field string) string
+// Predictor says, for a hand edit (old -> new) by editor, which of its
+// fields driftguard warned would be reverted, and by which owner (field
+// -> owner; fields it did not warn about are absent).
+type Predictor func(ctx context.Context, old, new map[string]any, editor string) map[string]string
 
 // Detector keeps recent hand edits and reports their reverts. It is safe
 // for concurrent use.
@@ -157,16 +158,13 @@ func (d *Detector) Observe(ctx context.Context, old, new map[string]any, now tim
 	ref := refOf(new)
 	if byHand {
 		by := editorOf(new, writer)
-		var preds []string
+		var preds map[string]string
 		if d.predict != nil {
-			preds = make([]string, len(changes))
-			for i, c := range changes {
-				preds[i] = d.predict(ctx, old, new, c.Path)
-			}
+			preds = d.predict(ctx, old, new, by)
 		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		for i, c := range changes {
+		for _, c := range changes {
 			if isMetadata(c.Path) {
 				continue
 			}
@@ -174,9 +172,7 @@ func (d *Detector) Observe(ctx context.Context, old, new map[string]any, now tim
 			if isImage(c.Path) {
 				e.fromImage, _ = c.Old.(string)
 			}
-			if preds != nil {
-				e.predicted = preds[i]
-			}
+			e.predicted = preds[c.Path]
 			d.put(editKey{uid, c.Path}, e)
 		}
 		return nil

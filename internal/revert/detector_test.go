@@ -76,7 +76,9 @@ func TestRevertObserved(t *testing.T) {
 }
 
 func TestPredictionCameTrueOrNot(t *testing.T) {
-	predict := func(context.Context, map[string]any, map[string]any, string) string { return "metacontroller" }
+	predict := func(context.Context, map[string]any, map[string]any, string) map[string]string {
+		return map[string]string{imageField: "metacontroller"}
+	}
 	created, edited, reverted := history()
 	ctx := context.Background()
 
@@ -176,7 +178,9 @@ func TestDriftRecordNamesTheEditor(t *testing.T) {
 // evicted ones resolve their predictions as not come true.
 func TestTrackedEditsAreBounded(t *testing.T) {
 	o := outcomes{}
-	predict := func(context.Context, map[string]any, map[string]any, string) string { return "x" }
+	predict := func(context.Context, map[string]any, map[string]any, string) map[string]string {
+		return map[string]string{imageField: "x"}
+	}
 	d := newDetector(o, predict, Options{MaxTracked: 100, Window: time.Hour})
 	ctx := context.Background()
 	for i := 0; i < 1000; i++ {

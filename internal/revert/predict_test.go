@@ -1,0 +1,100 @@
+package revert_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/driftguard/driftguard/internal/admit"
+	"github.com/driftguard/driftguard/internal/loader"
+	"github.com/driftguard/driftguard/internal/revert"
+)
+
+// s8 is the metacontroller child of the revert_warning fixture suite
+// (S8: Deployment admin/ml-pipeline-ui-artifact, rendered from Namespace
+// admin), before and after alice's image edit with kubectl set image.
+func s8(t *testing.T) (old, new map[string]any) {
+	t.Helper()
+	_, f, _, _ := runtime.Caller(0)
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(f), "..", "..", "policies", "suites", "revert-warning.suite.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var suite struct {
+		Cases []struct {
+			OldObject json.RawMessage `json:"oldObject"`
+		} `json:"cases"`
+	}
+	if err := yaml.Unmarshal(b, &suite); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(suite.Cases[0].OldObject, &old); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(old)
+	_ = json.Unmarshal(raw, &new)
+	md := new["metadata"].(map[string]any)
+	md["resourceVersion"] = "48214"
+	md["managedFields"] = append(md["managedFields"].([]any), map[string]any{
+		"manager": "kubectl-set", "operation": "Update", "apiVersion": "apps/v1", "time": "2026-11-25T12:00:00Z", "fieldsType": "FieldsV1",
+		"fieldsV1": map[string]any{"f:spec": map[string]any{"f:template": map[string]any{"f:spec": map[string]any{"f:containers": map[string]any{
+			`k:{"name":"ml-pipeline-ui-artifact"}`: map[string]any{"f:image": map[string]any{}}}}}}},
+	})
+	c := new["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)
+	c["image"] = "gcr.io/ml-pipeline/frontend:2.5.0"
+	return old, new
+}
+
+const s8Field = "spec.template.spec.containers[ml-pipeline-ui-artifact].image"
+
+func TestEnginePredictorNamesTheOwnerTheWarningNamed(t *testing.T) {
+	st, err := loader.Load(context.Background(), loader.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	predict := revert.EnginePredictor(admit.NewEngine(st, nil))
+	old, new := s8(t)
+	got := predict(context.Background(), old, new, "alice")
+	if got[s8Field] != "Namespace/admin" || len(got) != 1 {
+		t.Fatalf("prediction %v, want %s -> Namespace/admin", got, s8Field)
+	}
+	// a controller's write is not a hand edit: no warning, no prediction
+	if got := predict(context.Background(), old, new, "system:serviceaccount:kubeflow:metacontroller"); len(got) != 0 {
+		t.Fatalf("prediction for a controller's write: %v", got)
+	}
+}
+
+// The seed incident, end to end through the detector: alice's edit is
+// warned, metacontroller sets it back, the prediction came true.
+func TestSeedIncidentRevertCameTrue(t *testing.T) {
+	st, err := loader.Load(context.Background(), loader.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outcomes := map[revert.Outcome]int{}
+	d := revert.New(revert.Options{HandEditManagers: st.Config.HandEditManagers}, revert.EnginePredictor(admit.NewEngine(st, nil)),
+		func(o revert.Outcome, _ revert.Ref, _ string) { outcomes[o]++ })
+	old, edited := s8(t)
+	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	d.Observe(context.Background(), old, edited, at)
+	var back map[string]any
+	raw, _ := json.Marshal(old)
+	_ = json.Unmarshal(raw, &back)
+	md := back["metadata"].(map[string]any)
+	md["resourceVersion"] = "48215"
+	mf := md["managedFields"].([]any)
+	mf[0].(map[string]any)["time"] = "2026-11-25T12:00:14Z"
+	rs := d.Observe(context.Background(), edited, back, at.Add(14*time.Second))
+	if len(rs) != 1 || rs[0].Predicted != "Namespace/admin" || rs[0].RevertedBy != "metacontroller" || !rs[0].OlderImage {
+		t.Fatalf("reverts %+v", rs)
+	}
+	if outcomes[revert.CameTrue] != 1 || outcomes[revert.Missed] != 0 {
+		t.Fatalf("outcomes %v", outcomes)
+	}
+}
