@@ -1,7 +1,7 @@
 //go:build tools
 
-// Package tools pins the Kubernetes control-plane binaries (kube-apiserver
-// and etcd) used by the e2e tests. Build them with hack/e2e-assets.sh.
+// Package tools pins the Kubernetes control-plane binaries (kube-apiserver,
+// etcd and kube-controller-manager) used by the e2e tests. Build them with hack/e2e-assets.sh.
 package tools
 
 import (
