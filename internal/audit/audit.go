@@ -166,8 +166,16 @@ type Auditor struct {
 	// per-object reports); an error is logged and counted as an error
 	// run, and the next pass publishes again.
 	Publishers []Publisher
-	last       map[Key]bool
-	zeroed     map[Key]bool
+	// Sources add findings that no drift rule computes (observed
+	// reverts) to each pass's result before it is published.
+	Sources []FindingSource
+	last    map[Key]bool
+	zeroed  map[Key]bool
+}
+
+// FindingSource gives findings as of now.
+type FindingSource interface {
+	Findings(now time.Time) []Finding
 }
 
 // NeedLeaderElection makes the audit run on the leader only.
@@ -211,6 +219,9 @@ func (a *Auditor) RunOnce(ctx context.Context) error {
 	}
 	res := Evaluate(ctx, st, objects, st.Config.Audit.MaxNamespaceLabels)
 	a.export(res)
+	for _, src := range a.Sources {
+		res.Findings = append(res.Findings, src.Findings(time.Now())...)
+	}
 	for _, p := range a.Publishers {
 		if err := p.Publish(ctx, res); err != nil {
 			errs = append(errs, err)

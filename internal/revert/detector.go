@@ -51,7 +51,12 @@ type Revert struct {
 	// (From is the edited image, To the one it went back to).
 	OlderImage bool
 	From, To   string
+	// Controller is the object's controlling owner (empty when none).
+	Controller OwnerRef
 }
+
+// OwnerRef is a controlling ownerReference.
+type OwnerRef struct{ APIVersion, Kind, Name string }
 
 // Outcome is what became of a prediction, or of a revert nobody predicted.
 type Outcome string
@@ -195,7 +200,7 @@ func (d *Detector) Observe(ctx context.Context, old, new map[string]any, now tim
 			}
 			continue
 		}
-		r := Revert{Object: ref, Field: c.Path, EditedBy: e.by, EditedAt: e.at, RevertedBy: writer, After: now.Sub(e.at), Predicted: e.predicted}
+		r := Revert{Object: ref, Field: c.Path, EditedBy: e.by, EditedAt: e.at, RevertedBy: writer, After: now.Sub(e.at), Predicted: e.predicted, Controller: controllerOf(new)}
 		if e.fromImage != "" {
 			if edited, ok := c.Old.(string); ok {
 				r.From, r.To = edited, e.fromImage

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,5 +97,30 @@ func TestSeedIncidentRevertCameTrue(t *testing.T) {
 	}
 	if outcomes[revert.CameTrue] != 1 || outcomes[revert.Missed] != 0 {
 		t.Fatalf("outcomes %v", outcomes)
+	}
+}
+
+func TestSuggestNamesTheConfigThatWouldHavePredicted(t *testing.T) {
+	st, err := loader.Load(context.Background(), loader.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.Config
+	obj := revert.Ref{Kind: "Deployment", Namespace: "team", Name: "web"}
+	cases := []struct {
+		r    revert.Revert
+		want string
+	}{
+		{revert.Revert{Object: obj, Field: "spec.replicas", RevertedBy: "acme-operator", Controller: revert.OwnerRef{APIVersion: "acme.io/v1", Kind: "Widget", Name: "w"}},
+			`add to ownerKinds: {group: "acme.io", kind: Widget, reconciles: true, reconciler: "acme-operator"}`},
+		{revert.Revert{Object: obj, Field: "spec.replicas", RevertedBy: "acme-operator"},
+			"add to owners: {name: <owner>, managers: [acme-operator]"},
+		{revert.Revert{Object: obj, Field: "spec.replicas", RevertedBy: "Terraform"},
+			"is owner terraform's"},
+	}
+	for _, c := range cases {
+		if got := revert.Suggest(cfg, c.r); !strings.Contains(got, c.want) {
+			t.Errorf("Suggest(%+v) = %q, want it to contain %q", c.r, got, c.want)
+		}
 	}
 }

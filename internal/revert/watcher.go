@@ -27,6 +27,9 @@ type Watcher struct {
 	SweepEvery time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// Tracked, when set, is told the number of tracked edits after each
+	// sweep.
+	Tracked func(n int)
 }
 
 // NeedLeaderElection: one detector per cluster, beside the audit.
@@ -55,6 +58,9 @@ func (w *Watcher) Start(ctx context.Context) error {
 			return nil
 		case <-t.C:
 			w.Detector.Sweep(now())
+			if w.Tracked != nil {
+				w.Tracked(w.Detector.Tracked())
+			}
 		}
 	}
 }

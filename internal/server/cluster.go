@@ -94,6 +94,12 @@ func newKeeper(log logr.Logger, mgr ctrl.Manager, o Options, engine func() *admi
 func addClusterLoops(log logr.Logger, mgr ctrl.Manager, o Options, e *admit.Engine, k *baseline.Keeper, m *metrics.Metrics) error {
 	if o.Audit {
 		a := &audit.Auditor{Engine: e, Reader: mgr.GetCache(), Metrics: m, Log: log.WithName("audit"), Interval: o.AuditInterval}
+		if w, src := newReverts(log, mgr, e, m); w != nil {
+			a.Sources = append(a.Sources, src)
+			if err := mgr.Add(w); err != nil {
+				return err
+			}
+		}
 		if err := mgr.Add(a); err != nil {
 			return err
 		}
