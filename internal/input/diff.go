@@ -33,6 +33,10 @@ type Change struct {
 	Old, New any
 }
 
+// FieldPath is the change's path as a structured-merge-diff path (the
+// form managedFields are in).
+func (c Change) FieldPath() fieldpath.Path { return c.fp }
+
 // listKeys are the merge keys of keyed lists in the built-in types, by
 // field name; they match how the API server records list items in
 // managedFields (k:{...}). Lists not named here are atomic, except the

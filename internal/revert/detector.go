@@ -130,6 +130,17 @@ func New(opt Options, predict Predictor, outcome func(o Outcome, obj Ref, field 
 	return d
 }
 
+// SetWindow changes the window (a config reload); edits already tracked
+// are judged by the new one.
+func (d *Detector) SetWindow(w time.Duration) {
+	if w <= 0 {
+		return
+	}
+	d.mu.Lock()
+	d.opt.Window = w
+	d.mu.Unlock()
+}
+
 // Tracked is how many hand edits the detector remembers now.
 func (d *Detector) Tracked() int {
 	d.mu.Lock()
@@ -200,7 +211,11 @@ func (d *Detector) Observe(ctx context.Context, old, new map[string]any, now tim
 			}
 			continue
 		}
-		r := Revert{Object: ref, Field: c.Path, EditedBy: e.by, EditedAt: e.at, RevertedBy: writer, After: now.Sub(e.at), Predicted: e.predicted, Controller: controllerOf(new)}
+		reverter := FieldOwner(new, c.FieldPath())
+		if reverter == "" {
+			reverter = writer
+		}
+		r := Revert{Object: ref, Field: c.Path, EditedBy: e.by, EditedAt: e.at, RevertedBy: reverter, After: now.Sub(e.at), Predicted: e.predicted, Controller: controllerOf(new)}
 		if e.fromImage != "" {
 			if edited, ok := c.Old.(string); ok {
 				r.From, r.To = edited, e.fromImage

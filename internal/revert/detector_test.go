@@ -238,3 +238,47 @@ func TestOlderTag(t *testing.T) {
 		}
 	}
 }
+
+// Within one second of its last write a manager's managedFields time does
+// not move: the writer is then the one whose fields grew, not the one
+// that lost the field to it.
+func TestRevertWithinTheSameSecond(t *testing.T) {
+	img := map[string]any{"f:spec": map[string]any{"f:template": map[string]any{"f:spec": map[string]any{"f:containers": map[string]any{
+		`k:{"name":"ui"}`: map[string]any{"f:image": map[string]any{}}}}}}}
+	name := map[string]any{"f:spec": map[string]any{"f:template": map[string]any{"f:spec": map[string]any{"f:containers": map[string]any{
+		`k:{"name":"ui"}`: map[string]any{"f:name": map[string]any{}}}}}}}
+	both := map[string]any{"f:spec": map[string]any{"f:template": map[string]any{"f:spec": map[string]any{"f:containers": map[string]any{
+		`k:{"name":"ui"}`: map[string]any{"f:name": map[string]any{}, "f:image": map[string]any{}}}}}}}
+	at := t0.Format(time.RFC3339)
+	withMF := func(rv int, image string, mf ...any) map[string]any {
+		o := deployment(rv, image, nil)
+		o["metadata"].(map[string]any)["managedFields"] = mf
+		return o
+	}
+	entry := func(m, op string, f map[string]any) any {
+		return map[string]any{"manager": m, "operation": op, "time": at, "fieldsType": "FieldsV1", "fieldsV1": f}
+	}
+	created := withMF(1, "r/ui:1.0.0", entry("metacontroller", "Apply", both))
+	edited := withMF(2, "r/ui:1.1.0", entry("metacontroller", "Apply", name), entry("kubectl-set", "Update", img))
+	reverted := withMF(3, "r/ui:1.0.0", entry("metacontroller", "Apply", both))
+	if w := Writer(created, edited); w != "kubectl-set" {
+		t.Fatalf("writer of the edit %q", w)
+	}
+	if w := Writer(edited, reverted); w != "metacontroller" {
+		t.Fatalf("writer of the revert %q", w)
+	}
+	// kubectl-set keeps an entry that lost the image (it still owns
+	// something else): it is not the writer
+	keeps := withMF(3, "r/ui:1.0.0", entry("metacontroller", "Apply", both), entry("kubectl-set", "Update", map[string]any{"f:metadata": map[string]any{"f:labels": map[string]any{}}}))
+	editedKeeps := withMF(2, "r/ui:1.1.0", entry("metacontroller", "Apply", name), entry("kubectl-set", "Update", map[string]any{"f:metadata": map[string]any{"f:labels": map[string]any{}}, "f:spec": img["f:spec"]}))
+	if w := Writer(editedKeeps, keeps); w != "metacontroller" {
+		t.Fatalf("writer of the revert, the editor keeping other fields: %q", w)
+	}
+	d := newDetector(outcomes{}, nil, Options{})
+	ctx := context.Background()
+	d.Observe(ctx, created, edited, t0)
+	rs := d.Observe(ctx, edited, reverted, t0.Add(200*time.Millisecond))
+	if len(rs) != 1 || rs[0].RevertedBy != "metacontroller" {
+		t.Fatalf("reverts %+v", rs)
+	}
+}

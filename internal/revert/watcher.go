@@ -27,6 +27,8 @@ type Watcher struct {
 	SweepEvery time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// Window, when set, is read before each sweep (config reloads).
+	Window func() time.Duration
 	// Tracked, when set, is told the number of tracked edits after each
 	// sweep.
 	Tracked func(n int)
@@ -57,6 +59,9 @@ func (w *Watcher) Start(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			if w.Window != nil {
+				w.Detector.SetWindow(w.Window())
+			}
 			w.Detector.Sweep(now())
 			if w.Tracked != nil {
 				w.Tracked(w.Detector.Tracked())

@@ -22,7 +22,8 @@ const revertRetain = time.Hour
 
 // newReverts makes the revert watcher of the audit leader (nil when
 // audit.reverts.enabled is false) and the source of its findings. The
-// window, bound and kinds are read from the config at start.
+// bound, kinds and reverters are read from the config at start, the
+// window at every sweep.
 func newReverts(log logr.Logger, mgr ctrl.Manager, e *admit.Engine, m *metrics.Metrics) (*revert.Watcher, audit.FindingSource) {
 	cfg := e.State().Config
 	rc := cfg.Audit.Reverts
@@ -49,9 +50,10 @@ func newReverts(log logr.Logger, mgr ctrl.Manager, e *admit.Engine, m *metrics.M
 		Informers: mgr.GetCache(), Kinds: kinds, Detector: d, Log: log,
 		OnRevert: func(_ context.Context, r revert.Revert) {
 			st := e.State()
-			msg := revert.Message(r)
+			msg, suggestion := revert.Message(r), ""
 			if r.Predicted == "" {
-				msg += ". Config that would have predicted it: " + revert.Suggest(st.Config, r)
+				suggestion = revert.Suggest(st.Config, r)
+				msg += ". Config that would have predicted it: " + suggestion
 			}
 			recent.Add(r, time.Now(), msg)
 			if m != nil {
@@ -61,8 +63,9 @@ func newReverts(log logr.Logger, mgr ctrl.Manager, e *admit.Engine, m *metrics.M
 			}
 			log.Info("revert observed", "kind", r.Object.Kind, "namespace", r.Object.Namespace, "name", r.Object.Name,
 				"field", r.Field, "editedBy", r.EditedBy, "revertedBy", r.RevertedBy, "after", r.After.Round(time.Millisecond).String(),
-				"predicted", r.Predicted, "olderImage", r.OlderImage)
+				"predicted", r.Predicted, "olderImage", r.OlderImage, "suggestion", suggestion)
 		},
+		Window: func() time.Duration { return e.State().Config.Audit.Reverts.Window.Duration },
 		Tracked: func(n int) {
 			if m != nil {
 				m.Reverts.Tracked.Set(float64(n))

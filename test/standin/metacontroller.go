@@ -31,12 +31,17 @@ type Metacontroller struct {
 	// Resync is how often every parent is reconciled (metacontroller's
 	// resyncPeriodSeconds; default 500ms).
 	Resync time.Duration
+	// Manager is the field manager of its writes (default FieldManager).
+	Manager string
+	// Orphan children carry no ownerReference (a reconciler that keeps
+	// objects it does not own, e.g. an operator applying manifests).
+	Orphan bool
 	// Errors receives reconcile errors (optional; dropped when full).
 	Errors chan error
 }
 
-// FieldManager is the manager name of the stand-in's writes, the one the
-// real metacontroller uses.
+// FieldManager is the default manager name of the stand-in's writes, the
+// one the real metacontroller uses.
 const FieldManager = "metacontroller"
 
 // Run reconciles until ctx ends.
@@ -87,7 +92,11 @@ func (m *Metacontroller) reconcileAll(ctx context.Context, c client.Client) erro
 		if p.DeletionTimestamp != nil || p.Annotations[m.PausedAnnotation] == "true" {
 			continue
 		}
-		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(m.child(p, tag)), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+		manager := m.Manager
+		if manager == "" {
+			manager = FieldManager
+		}
+		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(m.child(p, tag)), client.FieldOwner(manager), client.ForceOwnership); err != nil {
 			return fmt.Errorf("applying %s/%s: %w", p.Name, m.Child, err)
 		}
 	}
@@ -98,7 +107,7 @@ func (m *Metacontroller) reconcileAll(ctx context.Context, c client.Client) erro
 // owns, so an unchanged child is not written again.
 func (m *Metacontroller) child(p *corev1.Namespace, tag string) *unstructured.Unstructured {
 	labels := map[string]any{"app": m.Child}
-	return &unstructured.Unstructured{Object: map[string]any{
+	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "apps/v1", "kind": "Deployment",
 		"metadata": map[string]any{
 			"name": m.Child, "namespace": p.Name, "labels": labels,
@@ -118,6 +127,10 @@ func (m *Metacontroller) child(p *corev1.Namespace, tag string) *unstructured.Un
 			},
 		},
 	}}
+	if m.Orphan {
+		unstructured.RemoveNestedField(u.Object, "metadata", "ownerReferences")
+	}
+	return u
 }
 
 func splitRef(ref string) (ns, name string) {
