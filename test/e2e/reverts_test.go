@@ -220,6 +220,9 @@ func TestReverts(t *testing.T) {
 		const ns = "rv-kcm"
 		mustSucceed(t, s.kubectl("create", "namespace", ns))
 		mustSucceed(t, k(asAlice, "create", "deployment", "api", "-n", ns, "--image=ghcr.io/acme/api:1.0.0"))
+		// Recreate: with no kubelet no Pod becomes available, so a rolling
+		// update would keep the old ReplicaSet up beside the new one
+		mustSucceed(t, k(asAlice, "patch", "deployment", "api", "-n", ns, "-p", `{"spec":{"strategy":{"type":"Recreate","rollingUpdate":null}}}`))
 		var rs string
 		waitFor(t, "the Deployment controller creates a ReplicaSet", 30*time.Second, func() bool {
 			rs = get(t, "replicasets", ns, "{.items[0].metadata.name}")
@@ -230,7 +233,8 @@ func TestReverts(t *testing.T) {
 		anyWarning(t, r, "will be reverted", "Deployment/api")
 		// the controller's answer: the edited ReplicaSet no longer matches
 		// the Deployment's template, so it is scaled to zero and a new one
-		// with the Deployment's image takes its place
+		// with the Deployment's image takes its place (the edit is not set
+		// back field by field: the ReplicaSet is replaced)
 		waitFor(t, "the edited ReplicaSet is replaced", 60*time.Second, func() bool {
 			out := get(t, "replicasets", ns, `{range .items[*]}{.metadata.name}={.spec.replicas}={.spec.template.spec.containers[0].image};{end}`)
 			edited, replaced := false, false
