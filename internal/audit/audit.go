@@ -46,6 +46,9 @@ type Finding struct {
 	Field  string `json:"field,omitempty"`
 	Owner  string `json:"owner,omitempty"`
 	Msg    string `json:"msg"`
+	// Count is how many times it happened lately, for findings that are
+	// events (observed reverts); 0 otherwise.
+	Count int `json:"count,omitempty"`
 }
 
 // MaxFindingsPerObject bounds what one policy can say about one object

@@ -56,7 +56,9 @@ func EnginePredictor(e *admit.Engine) Predictor {
 				if out == nil {
 					out = map[string]string{}
 				}
-				out[w.Field] = w.Owner
+				if out[w.Field] == "" {
+					out[w.Field] = w.Owner
+				}
 			}
 		}
 		return out

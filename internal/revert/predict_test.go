@@ -10,9 +10,14 @@ import (
 	"testing"
 	"time"
 
+	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
 	"github.com/driftguard/driftguard/internal/admit"
+	"github.com/driftguard/driftguard/internal/audit"
 	"github.com/driftguard/driftguard/internal/loader"
 	"github.com/driftguard/driftguard/internal/revert"
 )
@@ -122,5 +127,53 @@ func TestSuggestNamesTheConfigThatWouldHavePredicted(t *testing.T) {
 		if got := revert.Suggest(cfg, c.r); !strings.Contains(got, c.want) {
 			t.Errorf("Suggest(%+v) = %q, want it to contain %q", c.r, got, c.want)
 		}
+	}
+}
+
+// A person editing a field that was reverted lately is told so at
+// admission: input.reverts from the History, the revert_warning rule.
+func TestRepeatOffenderWarnedAtAdmission(t *testing.T) {
+	h := &revert.History{}
+	st, err := loader.Load(context.Background(), loader.Options{Reverts: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := admit.NewEngine(st, nil)
+	old, new := s8(t)
+	oldRaw, _ := json.Marshal(old)
+	newRaw, _ := json.Marshal(new)
+	req := func(user string) *admissionv1.AdmissionRequest {
+		return &admissionv1.AdmissionRequest{
+			UID: "u", Kind: metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"},
+			Resource:  metav1.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"},
+			Namespace: "admin", Name: "ml-pipeline-ui-artifact", Operation: admissionv1.Update,
+			UserInfo: authenticationv1.UserInfo{Username: user},
+			Object:   k8sruntime.RawExtension{Raw: newRaw}, OldObject: k8sruntime.RawExtension{Raw: oldRaw},
+		}
+	}
+	repeat := func(ws []string) bool {
+		for _, w := range ws {
+			if strings.Contains(w, "was reverted 3 time(s) in the last hour by metacontroller") {
+				return true
+			}
+		}
+		return false
+	}
+	d, err := e.Decide(context.Background(), req("alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if repeat(d.Warnings) {
+		t.Fatalf("repeat warning with no history: %v", d.Warnings)
+	}
+	h.SetNamespace("admin", []audit.Finding{{
+		Object: audit.Ref{Kind: "Deployment", Namespace: "admin", Name: "ml-pipeline-ui-artifact"},
+		Policy: revert.FindingPolicy, Field: s8Field, Owner: "metacontroller", Count: 3,
+	}})
+	if d, err = e.Decide(context.Background(), req("alice")); err != nil || !repeat(d.Warnings) {
+		t.Fatalf("warnings %v (%v), want the repeat-offender warning", d.Warnings, err)
+	}
+	if d, err = e.Decide(context.Background(), req("system:serviceaccount:kubeflow:profile-controller")); err != nil || repeat(d.Warnings) {
+		t.Fatalf("a controller told it repeats: %v (%v)", d.Warnings, err)
 	}
 }

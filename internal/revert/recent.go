@@ -111,7 +111,7 @@ func (r *Recent) Findings(now time.Time) []audit.Finding {
 		}
 		out = append(out, audit.Finding{
 			Object: audit.Ref{APIVersion: h.ref.APIVersion, Kind: h.ref.Kind, Namespace: h.ref.Namespace, Name: h.ref.Name, UID: h.ref.UID},
-			Policy: FindingPolicy, Field: h.field, Owner: strings.Join(who, ","), Msg: msg,
+			Policy: FindingPolicy, Field: h.field, Owner: strings.Join(who, ","), Msg: msg, Count: n,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool {
