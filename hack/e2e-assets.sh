@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the control-plane binaries used by envtest-based e2e tests
-# (kube-apiserver and etcd) from the pinned Go module in tools/, using only
+# (kube-apiserver, etcd and kube-controller-manager) from the pinned Go module in tools/, using only
 # the Go module proxy (no release tarballs / setup-envtest downloads).
 #
 # Usage:
@@ -13,7 +13,7 @@
 # everything else goes to stderr.
 #
 # Environment:
-#   DRIFTGUARD_ASSETS_DIR     asset dir (default: $HOME/.cache/driftguard/assets/k8s-<version>)
+#   DRIFTGUARD_ASSETS_DIR     asset dir (default: $HOME/.cache/driftguard/assets/k8s-<version>-r<recipe>)
 #   DRIFTGUARD_K8S_GIT_COMMIT commit stamped into kube-apiserver --version
 #                             (default: 40 zeros; the module proxy has no commit id)
 #   DRIFTGUARD_ASSETS_FORCE=1 same as --force: rebuild even if up to date
@@ -44,7 +44,10 @@ K8S_MAJOR="${BASH_REMATCH[1]}"
 K8S_MINOR="${BASH_REMATCH[2]}"
 [[ -n "${ETCD_VERSION}" ]] || die "cannot parse go.etcd.io/etcd/server/v3 version from tools/go.mod"
 
-ASSETS_DIR="${DRIFTGUARD_ASSETS_DIR:-${HOME}/.cache/driftguard/assets/k8s-${K8S_VERSION}}"
+# The recipe number is in the folder name, so checkouts with another
+# recipe (other binaries) keep their own cache instead of rebuilding in turn.
+RECIPE=3
+ASSETS_DIR="${DRIFTGUARD_ASSETS_DIR:-${HOME}/.cache/driftguard/assets/k8s-${K8S_VERSION}-r${RECIPE}}"
 STAMP_FILE="${ASSETS_DIR}/.stamp"
 
 export GOWORK=off GOFLAGS="-mod=readonly -buildvcs=false" CGO_ENABLED=0
@@ -66,16 +69,16 @@ build_date() {
 GIT_COMMIT="${DRIFTGUARD_K8S_GIT_COMMIT:-0000000000000000000000000000000000000000}"
 
 # Everything that influences the produced binaries goes into the stamp.
-recipe="recipe=2 k8s=${K8S_VERSION} etcd=${ETCD_VERSION} commit=${GIT_COMMIT} cgo=${CGO_ENABLED} go=$(go env GOVERSION) goos=$(go env GOOS) goarch=$(go env GOARCH)"
+recipe="recipe=${RECIPE} k8s=${K8S_VERSION} etcd=${ETCD_VERSION} commit=${GIT_COMMIT} cgo=${CGO_ENABLED} go=$(go env GOVERSION) goos=$(go env GOOS) goarch=$(go env GOARCH)"
 want_stamp="$( { cat "${TOOLS_DIR}/go.mod" "${TOOLS_DIR}/go.sum"; printf '%s\n' "${recipe}"; } | sha256sum | cut -d' ' -f1)"
 
 up_to_date() {
-  [[ -x "${ASSETS_DIR}/kube-apiserver" && -x "${ASSETS_DIR}/etcd" && -f "${STAMP_FILE}" ]] &&
+  [[ -x "${ASSETS_DIR}/kube-apiserver" && -x "${ASSETS_DIR}/etcd" && -x "${ASSETS_DIR}/kube-controller-manager" && -f "${STAMP_FILE}" ]] &&
     [[ "$(cat "${STAMP_FILE}")" == "${want_stamp}" ]]
 }
 
 if [[ "${force}" != "1" ]] && up_to_date; then
-  log "kube-apiserver ${K8S_VERSION} and etcd ${ETCD_VERSION} are up to date in ${ASSETS_DIR}"
+  log "kube-apiserver and kube-controller-manager ${K8S_VERSION} and etcd ${ETCD_VERSION} are up to date in ${ASSETS_DIR}"
   echo "${ASSETS_DIR}"
   exit 0
 fi
@@ -107,19 +110,22 @@ tmp="$(mktemp -d "${ASSETS_DIR}/.build.XXXXXX")"
 trap 'rm -rf "${tmp}"' EXIT
 
 start=$SECONDS
-log "building kube-apiserver ${K8S_VERSION} and etcd ${ETCD_VERSION} into ${ASSETS_DIR} (cold builds take several minutes)"
+log "building kube-apiserver and kube-controller-manager ${K8S_VERSION} and etcd ${ETCD_VERSION} into ${ASSETS_DIR} (cold builds take several minutes)"
 (
   cd "${TOOLS_DIR}"
   go build -trimpath -ldflags "${ldflags}" -o "${tmp}/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
+  go build -trimpath -ldflags "${ldflags}" -o "${tmp}/kube-controller-manager" k8s.io/kubernetes/cmd/kube-controller-manager
   go build -trimpath -ldflags "-s -w" -o "${tmp}/etcd" go.etcd.io/etcd/server/v3
 ) >&2
 
 "${tmp}/kube-apiserver" --version >&2
 "${tmp}/etcd" --version >&2
+"${tmp}/kube-controller-manager" --version >&2
 
 rm -f "${STAMP_FILE}"
 mv -f "${tmp}/kube-apiserver" "${ASSETS_DIR}/kube-apiserver"
 mv -f "${tmp}/etcd" "${ASSETS_DIR}/etcd"
+mv -f "${tmp}/kube-controller-manager" "${ASSETS_DIR}/kube-controller-manager"
 printf '%s\n' "${want_stamp}" > "${STAMP_FILE}"
 log "done in $((SECONDS - start))s"
 

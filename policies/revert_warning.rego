@@ -84,3 +84,15 @@ warn contains {"field": c.path, "owner": owner_ref, "msg": msg} if {
 	owner_ref := sprintf("Application/%s", [app])
 	msg := sprintf("%s of %s is tracked by Argo CD Application %s; it shows as OutOfSync and is reverted if self-heal is on. Change it in the Application's Git source instead.", [c.path, lib.object_ref, app])
 }
+
+# Repeat offenders: a field of this object that was reverted lately
+# (input.reverts: what the audit leader observed, read from driftguard's
+# reports) is being changed again by hand. Any field, not only images:
+# the revert was seen, not predicted.
+warn contains {"field": r.field, "owner": concat(",", r.by), "msg": msg} if {
+	hand_edit
+	some r in input.reverts
+	msg := sprintf("%s of %s was reverted %d time(s) in the last hour by %s; this edit will likely be reverted too. Change the source that %s reconciles from instead.", [
+		r.field, lib.object_ref, r.count, concat(", ", r.by), concat(", ", r.by),
+	])
+}

@@ -350,3 +350,35 @@ test_owner_and_argo_both_warn if {
 	count(ws) == 2
 	{w.owner | some w in ws} == {"Deployment/api", "Application/tenant-a-api"}
 }
+
+# ---------------------------------------------------------------------
+# Repeat offenders: input.reverts lists the changed fields that were
+# reverted lately.
+
+test_repeat_offender_is_told_how_often_and_by_whom if {
+	inp := object.union(kfp_image_update, {"reverts": [{"field": kfp_image_path, "count": 3, "by": ["metacontroller"]}]})
+	ws := warns(inp)
+	count(ws) == 2
+	some w in ws
+	contains(w.msg, "was reverted 3 time(s) in the last hour by metacontroller")
+	w.owner == "metacontroller"
+}
+
+test_repeat_offender_any_field if {
+	inp := object.union(kfp_image_update, {
+		"changes": [{"path": "spec.replicas", "op": "replace", "managers": [], "owner": "", "via": ""}],
+		"reverts": [{"field": "spec.replicas", "count": 2, "by": ["acme-operator", "metacontroller"]}],
+	})
+	ws := warns(inp)
+	count(ws) == 1
+	some w in ws
+	contains(w.msg, "spec.replicas of Deployment admin/ml-pipeline-ui-artifact was reverted 2 time(s) in the last hour by acme-operator, metacontroller")
+}
+
+test_repeat_offender_not_for_controllers if {
+	inp := object.union(kfp_image_update, {
+		"actor": object.union(fx.alice, {"person": false, "owner": ""}),
+		"reverts": [{"field": kfp_image_path, "count": 3, "by": ["metacontroller"]}],
+	})
+	count(warns(inp)) == 0
+}

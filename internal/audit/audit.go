@@ -46,6 +46,9 @@ type Finding struct {
 	Field  string `json:"field,omitempty"`
 	Owner  string `json:"owner,omitempty"`
 	Msg    string `json:"msg"`
+	// Count is how many times it happened lately, for findings that are
+	// events (observed reverts); 0 otherwise.
+	Count int `json:"count,omitempty"`
 }
 
 // MaxFindingsPerObject bounds what one policy can say about one object
@@ -167,8 +170,16 @@ type Auditor struct {
 	// run, and the next pass publishes again. A pass that could not list
 	// every audited kind is not published.
 	Publishers []Publisher
-	last       map[Key]bool
-	zeroed     map[Key]bool
+	// Sources add findings that no drift rule computes (observed
+	// reverts) to each pass's result before it is published.
+	Sources []FindingSource
+	last    map[Key]bool
+	zeroed  map[Key]bool
+}
+
+// FindingSource gives findings as of now.
+type FindingSource interface {
+	Findings(now time.Time) []Finding
 }
 
 // NeedLeaderElection makes the audit run on the leader only.
@@ -212,6 +223,9 @@ func (a *Auditor) RunOnce(ctx context.Context) error {
 	}
 	res := Evaluate(ctx, st, objects, st.Config.Audit.MaxNamespaceLabels)
 	a.export(res)
+	for _, src := range a.Sources {
+		res.Findings = append(res.Findings, src.Findings(time.Now())...)
+	}
 	// a pass that could not list every kind misses their findings:
 	// publishing it would take them out of the reports (and lose when
 	// they were first seen) until the next pass puts them back

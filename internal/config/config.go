@@ -152,6 +152,8 @@ type Audit struct {
 	MaxNamespaceLabels int `json:"maxNamespaceLabels"`
 	// Reports configures the per-object OpenReports reports of each pass.
 	Reports AuditReports `json:"reports"`
+	// Reverts configures revert detection.
+	Reverts Reverts `json:"reverts"`
 }
 
 // AuditReports configures the OpenReports Report (per namespace) and
@@ -382,6 +384,7 @@ func (c *Config) applyDefaults() {
 	if c.Audit.Reports.MaxResults == 0 {
 		c.Audit.Reports.MaxResults = DefaultReportMaxResults
 	}
+	c.Audit.Reverts.applyDefaults()
 	if c.Admins.Users == nil && c.Admins.Groups == nil && c.Admins.ServiceAccounts == nil {
 		c.Admins.Groups = []string{"system:masters"}
 	}

@@ -135,6 +135,7 @@ func (c *Config) Validate() error {
 	if n := c.Audit.Reports.MaxResults; n < 0 || n > MaxReportMaxResults {
 		bad("audit.reports.maxResults: %d is out of range (1 to %d; unset means %d)", n, MaxReportMaxResults, DefaultReportMaxResults)
 	}
+	c.Audit.Reverts.validate(bad)
 	errs = append(errs, validateTenancyGuard(c.Policies["tenancy_guard"])...)
 	for name, p := range c.Policies {
 		if !policyRe.MatchString(name) {

@@ -56,6 +56,7 @@ type Builder struct {
 	parents             ParentLookup
 	baseline            BaselineLookup
 	scale               ScaleReader // parents of scale requests (scale.go)
+	reverts             RevertLookup
 	managed             *managedCache
 	now                 func() time.Time
 }

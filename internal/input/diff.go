@@ -26,7 +26,16 @@ type Change struct {
 	// how it was found: managedFields, annotation or ownerReference.
 	Owner string
 	Via   string
+	// Old and New are the values at Path in oldObject and object (nil
+	// when absent); the policies never see them through Change (the Rego
+	// input reads values from the objects), the revert detector compares
+	// them.
+	Old, New any
 }
+
+// FieldPath is the change's path as a structured-merge-diff path (the
+// form managedFields are in).
+func (c Change) FieldPath() fieldpath.Path { return c.fp }
 
 // listKeys are the merge keys of keyed lists in the built-in types, by
 // field name; they match how the API server records list items in
@@ -145,7 +154,7 @@ type segment struct {
 	kind  byte           // 'f' field, 'k' keyed item, 'v' set value
 }
 
-func (d *differ) emit(op string) {
+func (d *differ) emit(op string, oldV, newV any) {
 	if d.max > 0 && len(d.out) >= d.max {
 		if !d.isBookkeeping() {
 			d.over++
@@ -178,7 +187,7 @@ func (d *differ) emit(op string) {
 	if bookkeeping[p] {
 		return
 	}
-	d.out = append(d.out, Change{Path: p, Op: op, fp: fp})
+	d.out = append(d.out, Change{Path: p, Op: op, fp: fp, Old: oldV, New: newV})
 }
 
 // isBookkeeping is the bookkeeping check of emit without building the
@@ -230,10 +239,10 @@ func (d *differ) walk(field string, a, b any) {
 		d.walkMap(nil, am, bm)
 		return
 	case a == nil:
-		d.emit("add")
+		d.emit("add", nil, b)
 		return
 	case b == nil:
-		d.emit("remove")
+		d.emit("remove", a, nil)
 		return
 	}
 	switch av := a.(type) {
@@ -258,33 +267,33 @@ func (d *differ) walk(field string, a, b any) {
 			}
 		}
 		if !equal(av, bv) {
-			d.emit("replace")
+			d.emit("replace", a, b)
 		}
 		return
 	case string:
 		if bv, ok := b.(string); ok {
 			if av != bv {
-				d.emit("replace")
+				d.emit("replace", a, b)
 			}
 			return
 		}
 	case float64:
 		if bv, ok := b.(float64); ok {
 			if av != bv {
-				d.emit("replace")
+				d.emit("replace", a, b)
 			}
 			return
 		}
 	case bool:
 		if bv, ok := b.(bool); ok {
 			if av != bv {
-				d.emit("replace")
+				d.emit("replace", a, b)
 			}
 			return
 		}
 	}
 	if !equal(a, b) {
-		d.emit("replace")
+		d.emit("replace", a, b)
 	}
 }
 
@@ -380,7 +389,7 @@ func (d *differ) walkKeyed(keys []string, al, bl []any) {
 		b := findItem(keys, bl, a, i)
 		d.push(segment{kind: 'k', keys: keys, item: a})
 		if b == nil {
-			d.emit("remove")
+			d.emit("remove", a, nil)
 		} else {
 			d.walkMap(nil, a, b)
 		}
@@ -393,7 +402,7 @@ func (d *differ) walkKeyed(keys []string, al, bl []any) {
 		b := it.(map[string]any)
 		if findItem(keys, al, b, i) == nil {
 			d.push(segment{kind: 'k', keys: keys, item: b})
-			d.emit("add")
+			d.emit("add", nil, b)
 			d.pop()
 		}
 	}
@@ -414,7 +423,7 @@ func (d *differ) walkSet(al, bl []any) {
 		}
 		if !in(bl, v) {
 			d.push(segment{kind: 'v', value: v})
-			d.emit("remove")
+			d.emit("remove", v, nil)
 			d.pop()
 		}
 	}
@@ -424,7 +433,7 @@ func (d *differ) walkSet(al, bl []any) {
 		}
 		if !in(al, v) {
 			d.push(segment{kind: 'v', value: v})
-			d.emit("add")
+			d.emit("add", nil, v)
 			d.pop()
 		}
 	}

@@ -112,6 +112,9 @@ func (b *Builder) doc(ctx context.Context, in *Input, ctrl *ownerRef) map[string
 	if deps := b.baselineFor(in); len(deps) > 0 {
 		doc["baseline"] = deps
 	}
+	if rv := b.revertsFor(in); len(rv) > 0 {
+		doc["reverts"] = rv
+	}
 	if ctrl != nil {
 		owner := map[string]any{
 			"reference": map[string]any{"apiVersion": ctrl.APIVersion, "kind": ctrl.Kind, "name": ctrl.Name, "uid": ctrl.UID},

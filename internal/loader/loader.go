@@ -37,6 +37,8 @@ type Options struct {
 	Parents input.ParentLookup
 	// Baseline tells which baseline needs depend on RBAC objects (nil: none).
 	Baseline input.BaselineLookup
+	// Reverts tells which fields of an object were reverted lately (nil: none).
+	Reverts input.RevertLookup
 	// Scale reads the parents of scale requests (nil: none, so they are
 	// answered per failurePolicy).
 	Scale input.ScaleReader
@@ -97,6 +99,9 @@ func Load(ctx context.Context, o Options) (*admit.State, error) {
 	}
 	if o.Scale != nil {
 		b = b.WithScaleReader(o.Scale)
+	}
+	if o.Reverts != nil {
+		b.WithReverts(o.Reverts)
 	}
 	return &admit.State{Config: cfg, Builder: b, Policies: set}, nil
 }

@@ -33,6 +33,7 @@ type Metrics struct {
 	// the decision trail (trail.go)
 	DecisionLogSuppressed prometheus.Counter
 	EventsDropped         *prometheus.CounterVec
+	Reverts               Reverts
 }
 
 // LatencyBuckets resolve below one millisecond, where most reviews land.
@@ -132,6 +133,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	newLimitMetrics(reg, m)
 	m.Reports = newReportMetrics(reg)
 	newTrailMetrics(reg, m)
+	newRevertMetrics(reg, m)
 	reg.MustRegister(m.DriftObjects, m.AuditRuns, m.AuditDuration, m.AuditLastRun, m.AuditObjects)
 	reg.MustRegister(m.Decisions, m.Requests, m.Latency, m.InFlight, m.BadRequests, m.LoadErrors, m.LoadSuccess,
 		m.LastLoad, m.LastLoadFailed, m.PoliciesLoaded, m.EvalErrors, m.DriftRecords, m.CertExpiry)

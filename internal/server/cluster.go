@@ -108,6 +108,12 @@ func addClusterLoops(log logr.Logger, mgr ctrl.Manager, o Options, e *admit.Engi
 			return err
 		}
 		a.Publishers = append(a.Publishers, w)
+		if w, src := newReverts(log, mgr, e, m); w != nil {
+			a.Sources = append(a.Sources, src)
+			if err := mgr.Add(w); err != nil {
+				return err
+			}
+		}
 		if err := mgr.Add(a); err != nil {
 			return err
 		}
