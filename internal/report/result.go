@@ -29,6 +29,7 @@ const (
 
 	propField = "field"
 	propOwner = "owner"
+	propCount = "count" // findings that are events (observed reverts): how many lately
 )
 
 // DefaultSeverity is the severity of a drift finding.
@@ -49,8 +50,11 @@ func ResultOf(f audit.Finding, since metav1.Timestamp) orv1.ReportResult {
 			Namespace: f.Object.Namespace, Name: f.Object.Name, UID: types.UID(f.Object.UID),
 		}},
 	}
-	if f.Field != "" || f.Owner != "" {
+	if f.Field != "" || f.Owner != "" || f.Count > 0 {
 		r.Properties = map[string]string{}
+		if f.Count > 0 {
+			r.Properties[propCount] = strconv.Itoa(f.Count)
+		}
 		if f.Field != "" {
 			r.Properties[propField] = f.Field
 		}
@@ -68,7 +72,9 @@ func FindingOf(r orv1.ReportResult) (f audit.Finding, ok bool) {
 		return audit.Finding{}, false
 	}
 	s := r.Subjects[0]
+	n, _ := strconv.Atoi(r.Properties[propCount])
 	return audit.Finding{
+		Count:  n,
 		Object: audit.Ref{APIVersion: s.APIVersion, Kind: s.Kind, Namespace: s.Namespace, Name: s.Name, UID: string(s.UID)},
 		Policy: r.Policy,
 		Field:  r.Properties[propField],

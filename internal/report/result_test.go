@@ -21,6 +21,10 @@ func TestResultRoundTrip(t *testing.T) {
 	if !ok || back != f {
 		t.Fatalf("read back %+v (ok %v), want %+v", back, ok, f)
 	}
+	f.Policy, f.Count = "observed_revert", 3
+	if back, ok := FindingOf(ResultOf(f, metav1.Timestamp{})); !ok || back != f {
+		t.Fatalf("a revert finding read back as %+v (ok %v), want %+v", back, ok, f)
+	}
 	r.Source = "kyverno"
 	if _, ok := FindingOf(r); ok {
 		t.Fatal("another engine's result read as driftguard's")

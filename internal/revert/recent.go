@@ -10,6 +10,10 @@ import (
 	"github.com/driftguard/driftguard/internal/audit"
 )
 
+// EventReason is the reason of the Event on an object whose hand edit was
+// reverted.
+const EventReason = "RevertObserved"
+
 // FindingPolicy is the policy name of revert findings in reports and in
 // driftguard drift (no Rego policy computes them: the detector does).
 const FindingPolicy = "observed_revert"

@@ -7,13 +7,18 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	orv1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/driftguard/driftguard/internal/admit"
 	"github.com/driftguard/driftguard/internal/audit"
 	"github.com/driftguard/driftguard/internal/config"
 	"github.com/driftguard/driftguard/internal/metrics"
+	"github.com/driftguard/driftguard/internal/report"
 	"github.com/driftguard/driftguard/internal/revert"
 )
 
@@ -56,6 +61,14 @@ func newReverts(log logr.Logger, mgr ctrl.Manager, e *admit.Engine, m *metrics.M
 				msg += ". Config that would have predicted it: " + suggestion
 			}
 			recent.Add(r, time.Now(), msg)
+			// the Trail's recorder is set before the manager starts
+			if e.Trail != nil && e.Trail.Events != nil {
+				e.Trail.Events.Emit(admit.Event{
+					Regarding: corev1.ObjectReference{APIVersion: r.Object.APIVersion, Kind: r.Object.Kind,
+						Namespace: r.Object.Namespace, Name: r.Object.Name, UID: types.UID(r.Object.UID)},
+					Type: corev1.EventTypeWarning, Reason: revert.EventReason, Action: "Reverted", Note: msg,
+				})
+			}
 			if m != nil {
 				ns, reverter := labels.of(r.Object.Namespace, r.RevertedBy)
 				m.Reverts.Observed.WithLabelValues(ns, admit.KindLabel(st, r.Object.Kind), reverter,
@@ -108,4 +121,56 @@ func (l *revertLabels) of(ns, reverter string) (string, string) {
 		r = "other"
 	}
 	return ns, r
+}
+
+// revertHistory feeds the History behind input.reverts from driftguard's
+// Reports (every replica: each answers its own reviews). The manager's
+// cache holds only Reports labelled as driftguard's (newManager), so
+// other tools' reports never fill its memory. Without the OpenReports
+// CRDs there is no history, and admission works as before.
+type revertHistory struct {
+	mgr     ctrl.Manager
+	history *revert.History
+	log     logr.Logger
+}
+
+func (h *revertHistory) NeedLeaderElection() bool { return false }
+
+func (h *revertHistory) Start(ctx context.Context) error {
+	inf, err := h.mgr.GetCache().GetInformer(ctx, &orv1.Report{})
+	if err != nil {
+		h.log.Info("no revert history for admission warnings: the OpenReports Report kind is not served", "error", err.Error())
+		return nil
+	}
+	set := func(obj any) {
+		rep, ok := obj.(*orv1.Report)
+		if !ok || rep.Name != report.Name {
+			return
+		}
+		var fs []audit.Finding
+		for _, r := range rep.Results {
+			if f, ok := report.FindingOf(r); ok && f.Policy == revert.FindingPolicy {
+				fs = append(fs, f)
+			}
+		}
+		h.history.SetNamespace(rep.Namespace, fs)
+	}
+	reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { set(o) },
+		UpdateFunc: func(_, o any) { set(o) },
+		DeleteFunc: func(o any) {
+			if d, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
+				o = d.Obj
+			}
+			if rep, ok := o.(*orv1.Report); ok && rep.Name == report.Name {
+				h.history.SetNamespace(rep.Namespace, nil)
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	_ = inf.RemoveEventHandler(reg)
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/driftguard/driftguard/internal/certs"
 	"github.com/driftguard/driftguard/internal/loader"
 	"github.com/driftguard/driftguard/internal/metrics"
+	"github.com/driftguard/driftguard/internal/revert"
 )
 
 // Run serves the admission webhook until ctx ends (then it shuts down in
@@ -99,6 +100,11 @@ func wire(ctx context.Context, log logr.Logger, o Options) (*instance, error) {
 		opts.Parents = newClusterParents(log, in.mgr)
 		keeper = newKeeper(log, in.mgr, o, func() *admit.Engine { return engine }, in.m)
 		opts.Baseline = keeper
+		history := &revert.History{}
+		opts.Reverts = history
+		if err := in.mgr.Add(&revertHistory{mgr: in.mgr, history: history, log: log.WithName("reverts")}); err != nil {
+			return nil, err
+		}
 		if o.CertRotation {
 			if in.certsReady, in.certGate, err = addCertRotation(in.mgr, log, o); err != nil {
 				return nil, err

@@ -13,6 +13,8 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +24,9 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	orv1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
+
+	"github.com/driftguard/driftguard/internal/audit"
 	"github.com/driftguard/driftguard/internal/config"
 	"github.com/driftguard/driftguard/test/standin"
 )
@@ -88,7 +93,7 @@ func setRevertWindow(t *testing.T, window string) {
 	})
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -97,6 +102,54 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// revertEvent waits for a RevertObserved Event on the named object in ns
+// whose note contains every want.
+func revertEvent(t *testing.T, ns, name string, wants ...string) trailEvent {
+	t.Helper()
+	var found trailEvent
+	waitUntil(t, "a RevertObserved Event on "+ns+"/"+name, 30*time.Second, func() bool {
+		r := s.kubectl("get", "events.events.k8s.io", "-n", ns, "-o", "json")
+		var list struct {
+			Items []trailEvent `json:"items"`
+		}
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &list) != nil {
+			return false
+		}
+		for _, ev := range list.Items {
+			if ev.Reason != "RevertObserved" || ev.Regarding.Name != name {
+				continue
+			}
+			ok := true
+			for _, w := range wants {
+				ok = ok && strings.Contains(ev.Note, w)
+			}
+			if ok {
+				found = ev
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// revertFinding waits for the observed_revert finding of field on the
+// named Deployment in ns's Report, with at least count reverts.
+func revertFinding(t *testing.T, ns, name, field string, count int) audit.Finding {
+	t.Helper()
+	var f audit.Finding
+	waitReport(t, ns, fmt.Sprintf("listing %d revert(s) of %s", count, field), func(r *orv1.Report) bool {
+		for _, x := range reportFindings(r, "Deployment", name) {
+			if x.Policy == "observed_revert" && x.Field == field && x.Count >= count {
+				f = x
+				return true
+			}
+		}
+		return false
+	}, 30*time.Second)
+	return f
 }
 
 func logHas(t *testing.T, subs ...string) bool {
@@ -156,7 +209,7 @@ func TestReverts(t *testing.T) {
 	imageOf := func(ns, name string) string {
 		return get(t, "deployment/"+name, ns, "{.spec.template.spec.containers[0].image}")
 	}
-	waitFor(t, "the stand-in renders its children", 30*time.Second, func() bool {
+	waitUntil(t, "the stand-in renders its children", 30*time.Second, func() bool {
 		select {
 		case err := <-errs:
 			t.Logf("stand-in: %v", err)
@@ -174,12 +227,30 @@ func TestReverts(t *testing.T) {
 		r := k(asAlice, "set", "image", "deployment/"+child, "-n", profileNS, child+"="+image+":2.5.0")
 		expectAllowed(t, r)
 		anyWarning(t, r, "will be reverted", "Namespace/"+profileNS)
-		waitFor(t, "the stand-in sets the image back", 20*time.Second, func() bool { return imageOf(profileNS, child) == image+":2.0.5" })
+		waitUntil(t, "the stand-in sets the image back", 20*time.Second, func() bool { return imageOf(profileNS, child) == image+":2.0.5" })
 		waitMetricAbove(t, "driftguard_revert_predictions_total", map[string]string{"outcome": "came_true"}, cameTrue, 20*time.Second)
 		waitMetricAbove(t, "driftguard_reverts_total", map[string]string{"namespace": profileNS, "reverter": "metacontroller", "predicted": "true", "older_image": "true"}, reverts, 5*time.Second)
-		waitFor(t, "the revert log line", 5*time.Second, func() bool {
+		waitUntil(t, "the revert log line", 5*time.Second, func() bool {
 			return logHas(t, "revert observed", child, "spec.template.spec.containers["+child+"].image", "metacontroller")
 		})
+		field := "spec.template.spec.containers[" + child + "].image"
+		ev := revertEvent(t, profileNS, child, field+" set by kubectl-set was reverted", "by manager metacontroller",
+			"back to the older image "+image+":2.0.5", "driftguard warned of it (owner Namespace/"+profileNS+")")
+		if ev.Type != "Warning" || ev.Regarding.Kind != "Deployment" || ev.Regarding.UID == "" {
+			t.Fatalf("Event %+v", ev)
+		}
+		f := revertFinding(t, profileNS, child, field, 1)
+		if f.Owner != "metacontroller" {
+			t.Fatalf("report finding %+v", f)
+		}
+		// the same person edits again: told how often and by whom it was
+		// reverted (every replica reads the reports)
+		time.Sleep(2 * time.Second) // the Report reached the replicas' caches
+		r = k(asAlice, "set", "image", "deployment/"+child, "-n", profileNS, child+"="+image+":2.5.1")
+		expectAllowed(t, r)
+		anyWarning(t, r, field+" of Deployment "+profileNS+"/"+child+" was reverted 1 time(s) in the last hour by metacontroller")
+		waitUntil(t, "the stand-in sets the image back again", 20*time.Second, func() bool { return imageOf(profileNS, child) == image+":2.0.5" })
+		revertFinding(t, profileNS, child, field, 2)
 	})
 
 	t.Run("a revert by a reconciler no config names is missed", func(t *testing.T) {
@@ -191,14 +262,19 @@ func TestReverts(t *testing.T) {
 				t.Fatalf("warned although no config names acme-operator: %s", w)
 			}
 		}
-		waitFor(t, "acme-operator sets the image back", 20*time.Second, func() bool { return imageOf(orphanNS, "web") == image+":2.0.5" })
+		waitUntil(t, "acme-operator sets the image back", 20*time.Second, func() bool { return imageOf(orphanNS, "web") == image+":2.0.5" })
 		waitMetricAbove(t, "driftguard_revert_predictions_total", map[string]string{"outcome": "missed"}, missed, 20*time.Second)
 		if v := metric(t, "driftguard_reverts_total", map[string]string{"namespace": orphanNS, "reverter": "other", "predicted": "false"}); v < 1 {
 			t.Fatalf("driftguard_reverts_total{reverter=other,predicted=false} = %v", v)
 		}
-		waitFor(t, "the revert log line names the config that would have predicted it", 5*time.Second, func() bool {
+		waitUntil(t, "the revert log line names the config that would have predicted it", 5*time.Second, func() bool {
 			return logHas(t, "revert observed", `"web"`, "acme-operator", "add to owners")
 		})
+		revertEvent(t, orphanNS, "web", "by manager acme-operator", "driftguard did not predict it", "add to owners: {name: <owner>, managers: [acme-operator]")
+		f := revertFinding(t, orphanNS, "web", "spec.template.spec.containers[web].image", 1)
+		if !strings.Contains(f.Msg, "Config that would have predicted it: add to owners") {
+			t.Fatalf("the missed revert's finding does not name the config: %+v", f)
+		}
 	})
 
 	t.Run("a warned edit nobody reverts within the window did not come true", func(t *testing.T) {
@@ -224,7 +300,7 @@ func TestReverts(t *testing.T) {
 		// update would keep the old ReplicaSet up beside the new one
 		mustSucceed(t, k(asAlice, "patch", "deployment", "api", "-n", ns, "-p", `{"spec":{"strategy":{"type":"Recreate","rollingUpdate":null}}}`))
 		var rs string
-		waitFor(t, "the Deployment controller creates a ReplicaSet", 30*time.Second, func() bool {
+		waitUntil(t, "the Deployment controller creates a ReplicaSet", 30*time.Second, func() bool {
 			rs = get(t, "replicasets", ns, "{.items[0].metadata.name}")
 			return rs != ""
 		})
@@ -235,7 +311,7 @@ func TestReverts(t *testing.T) {
 		// the Deployment's template, so it is scaled to zero and a new one
 		// with the Deployment's image takes its place (the edit is not set
 		// back field by field: the ReplicaSet is replaced)
-		waitFor(t, "the edited ReplicaSet is replaced", 60*time.Second, func() bool {
+		waitUntil(t, "the edited ReplicaSet is replaced", 60*time.Second, func() bool {
 			out := get(t, "replicasets", ns, `{range .items[*]}{.metadata.name}={.spec.replicas}={.spec.template.spec.containers[0].image};{end}`)
 			edited, replaced := false, false
 			for _, item := range strings.Split(out, ";") {
