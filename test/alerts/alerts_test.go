@@ -117,7 +117,7 @@ func TestBrokenRulesAreCaught(t *testing.T) {
 		{"break-glass dry runs counted", `decision="break_glass",dry_run="false"}[10m]`, `decision="break_glass"}[10m]`},
 		{"down alert looks at the wrong job", `absent(up{job=~".*driftguard.*"} == 1)`, `absent(up{job="driftguard-webhook"} == 1)`},
 		{"annotation text changed", "drifted from their declared owner", "drifted from their owner"},
-		{"runbook names another namespace", "`driftguard drift -n {{ $labels.namespace }}`", "`driftguard drift -n {{ $labels.policy }}`"},
+		{"runbook names another namespace", "First step: `driftguard drift -n {{ $labels.namespace }}` lists the drifted", "First step: `driftguard drift -n {{ $labels.policy }}` lists the drifted"},
 	}
 	for _, m := range mutations {
 		t.Run(m.name, func(t *testing.T) {
