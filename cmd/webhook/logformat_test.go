@@ -52,6 +52,12 @@ func TestServeLogFormat(t *testing.T) {
 		if m["decision"] != "deny" || m["user"] != "alice" || m["kind"] != "Deployment" || m["uid"] != "3f1c9b0e-5b7a-4d5e-8c1a-2f0e9d8c7b6a" {
 			t.Errorf("decision line %s", l)
 		}
+		// RFC 3339 times, as serve wrote before --log-format existed
+		if ts, _ := m["ts"].(string); ts == "" {
+			t.Errorf("ts is %v (%T), want an RFC 3339 time", m["ts"], m["ts"])
+		} else if _, err := time.Parse(time.RFC3339, ts); err != nil {
+			t.Errorf("ts %q: %v", ts, err)
+		}
 	})
 	t.Run("text", func(t *testing.T) {
 		s := startServer(t, bin, "", nil)

@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/driftguard/driftguard/internal/audit"
+	"github.com/driftguard/driftguard/internal/revert"
 )
 
 // Source names where a List came from.
@@ -95,6 +96,9 @@ func (l *List) Total() int { return len(l.Findings) + l.Omitted + l.Dropped }
 func (l *List) Objects() int {
 	seen := map[string]bool{}
 	for _, r := range l.Findings {
+		if r.Policy == revert.FindingPolicy {
+			continue
+		}
 		seen[r.APIVersion+"|"+r.Kind+"|"+r.Namespace+"|"+r.Name] = true
 	}
 	return len(seen)
@@ -114,6 +118,19 @@ func (l *List) sort() {
 	})
 }
 
+// Reverts counts the rows that are observed reverts (policy
+// observed_revert): history of the last hour, not drift, since the
+// reverted object matches its reconciler again.
+func (l *List) Reverts() int {
+	n := 0
+	for _, r := range l.Findings {
+		if r.Policy == revert.FindingPolicy {
+			n++
+		}
+	}
+	return n
+}
+
 // Exit codes of `driftguard drift`.
 const (
 	ExitNoDrift = 0
@@ -122,13 +139,14 @@ const (
 )
 
 // ExitCode is 0 when the list proves there is no drift, 1 when it has
-// findings (shown or left out by a cap) and 2 when it cannot tell
+// findings (shown or left out by a cap; observed reverts are shown but
+// are not drift) and 2 when it cannot tell
 // (objects or policies that could not be evaluated).
 func (l *List) ExitCode() int {
 	switch {
 	case l.Errors > 0:
 		return ExitError
-	case l.Total() > 0:
+	case l.Total()-l.Reverts() > 0:
 		return ExitDrift
 	}
 	return ExitNoDrift

@@ -436,3 +436,22 @@ func TestCheckNamespace(t *testing.T) {
 		t.Errorf("-A: %v", err)
 	}
 }
+
+// Observed reverts are shown but are not drift: the reverted object
+// matches its reconciler again, so the gate passes.
+func TestRevertsAreShownNotDrift(t *testing.T) {
+	l := &List{Namespace: "admin", Findings: []Row{{Kind: "Deployment", Namespace: "admin", Name: "ui", Policy: "observed_revert", Field: "spec.replicas", Owner: "metacontroller"}}}
+	if c := l.ExitCode(); c != ExitNoDrift {
+		t.Fatalf("exit %d for a list of observed reverts only, want %d", c, ExitNoDrift)
+	}
+	if s := Summary(l); !strings.Contains(s, "No drift in namespace admin") || !strings.Contains(s, "1 observed revert of hand edits in the last hour") {
+		t.Fatalf("summary %q", s)
+	}
+	l.Findings = append(l.Findings, Row{Kind: "Deployment", Namespace: "admin", Name: "api", Policy: "owned_fields", Field: "spec.replicas", Owner: "terraform"})
+	if c := l.ExitCode(); c != ExitDrift {
+		t.Fatalf("exit %d with a drift finding, want %d", c, ExitDrift)
+	}
+	if s := Summary(l); !strings.HasPrefix(s, "1 drift finding on 1 object") {
+		t.Fatalf("summary %q", s)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/driftguard/driftguard/internal/audit"
+	"github.com/driftguard/driftguard/internal/revert"
 )
 
 // Formats are the output formats of Write.
@@ -99,10 +100,14 @@ func Summary(l *List) string {
 		from = fmt.Sprintf("live objects, %s evaluated", plural(l.Evaluated, "object"))
 	}
 	var b strings.Builder
-	if len(l.Findings) == 0 && l.Omitted == 0 && l.Dropped == 0 {
+	drift := len(l.Findings) - l.Reverts()
+	if drift == 0 && l.Omitted == 0 && l.Dropped == 0 {
 		fmt.Fprintf(&b, "No drift in %s (%s).", scopeText(l), from)
 	} else {
-		fmt.Fprintf(&b, "%s on %s in %s (%s).", plural(len(l.Findings), "drift finding"), plural(l.Objects(), "object"), scopeText(l), from)
+		fmt.Fprintf(&b, "%s on %s in %s (%s).", plural(drift, "drift finding"), plural(l.Objects(), "object"), scopeText(l), from)
+	}
+	if n := l.Reverts(); n > 0 {
+		fmt.Fprintf(&b, " %s of hand edits in the last hour (policy %s: history, not drift).", plural(n, "observed revert"), revert.FindingPolicy)
 	}
 	if l.Omitted > 0 {
 		fmt.Fprintf(&b, " %s left out of the reports by their cap: run with --live to see all.", plural(l.Omitted, "more finding"))
