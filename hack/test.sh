@@ -53,5 +53,9 @@ if [[ "${SKIP_E2E:-0}" != 1 ]]; then
   step "end-to-end suite (assets in ${KUBEBUILDER_ASSETS})"
   run_test ./test/chart/ TestAPIServer
   run_test ./test/chart/ TestReadmeValidatingAdmissionPolicy
+  # a real API server without the OpenReports CRDs: reports and the revert
+  # history say so, and serve --cluster still starts
+  run_test ./internal/report/ TestWriterWithoutCRDs
+  run_test ./internal/server/ TestRevertHistoryWithoutReportCRDs
   go test -tags e2e -count=1 -timeout 40m ./test/e2e/...
 fi

@@ -6,13 +6,10 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	orv1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -69,12 +66,7 @@ func newManager(log logr.Logger, cfg *rest.Config, o Options) (ctrl.Manager, err
 		return nil, err
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: scheme,
-		// only driftguard's own Reports are cached (the revert history
-		// reads them); other tools' reports can be many and large
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&orv1.Report{}: {Label: labels.SelectorFromSet(labels.Set{report.ManagedByLabel: report.ManagedBy})},
-		}},
+		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:  "0",
 		LeaderElection:          o.LeaderElect,

@@ -9,10 +9,13 @@ import (
 	"github.com/go-logr/logr"
 	orv1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/driftguard/driftguard/internal/admit"
 	"github.com/driftguard/driftguard/internal/audit"
@@ -124,10 +127,11 @@ func (l *revertLabels) of(ns, reverter string) (string, string) {
 }
 
 // revertHistory feeds the History behind input.reverts from driftguard's
-// Reports (every replica: each answers its own reviews). The manager's
-// cache holds only Reports labelled as driftguard's (newManager), so
-// other tools' reports never fill its memory. Without the OpenReports
-// CRDs there is no history, and admission works as before.
+// Reports (every replica: each answers its own reviews). It runs a cache
+// of its own that holds only Reports labelled as driftguard's, so other
+// tools' reports (which can be many and large) never fill its memory, and
+// so that the manager starts whether or not the OpenReports CRDs exist.
+// Without them there is no history, and admission works as before.
 type revertHistory struct {
 	mgr     ctrl.Manager
 	history *revert.History
@@ -137,11 +141,28 @@ type revertHistory struct {
 func (h *revertHistory) NeedLeaderElection() bool { return false }
 
 func (h *revertHistory) Start(ctx context.Context) error {
-	inf, err := h.mgr.GetCache().GetInformer(ctx, &orv1.Report{})
-	if err != nil {
-		h.log.Info("no revert history for admission warnings: the OpenReports Report kind is not served", "error", err.Error())
-		return nil
+	c, err := cache.New(h.mgr.GetConfig(), cache.Options{
+		Scheme: h.mgr.GetScheme(), Mapper: h.mgr.GetRESTMapper(),
+		ByObject: map[client.Object]cache.ByObject{
+			&orv1.Report{}: {Label: labels.SelectorFromSet(labels.Set{report.ManagedByLabel: report.ManagedBy})},
+		},
+	})
+	if err == nil {
+		var inf cache.Informer
+		if inf, err = c.GetInformer(ctx, &orv1.Report{}); err == nil {
+			return h.run(ctx, c, inf)
+		}
 	}
+	h.log.Info("no revert history for admission warnings: the OpenReports Report kind is not served", "error", err.Error())
+	return nil
+}
+
+func (h *revertHistory) run(ctx context.Context, c cache.Cache, inf cache.Informer) error {
+	go func() {
+		if err := c.Start(ctx); err != nil && ctx.Err() == nil {
+			h.log.Error(err, "revert history cache stopped")
+		}
+	}()
 	set := func(obj any) {
 		rep, ok := obj.(*orv1.Report)
 		if !ok || rep.Name != report.Name {
