@@ -340,6 +340,8 @@ metadata:
 				env = append(env, name+"="+fmt.Sprint(e["value"]))
 			case chartStr(e, "valueFrom.fieldRef.fieldPath") == "metadata.namespace":
 				env = append(env, name+"="+chartNamespace)
+			case chartStr(e, "valueFrom.fieldRef.fieldPath") == "metadata.name":
+				env = append(env, name+"=dg-driftguard-local") // the pod's name, which Events name as reportingInstance
 			default:
 				t.Fatalf("the Deployment's env %v cannot be resolved outside a pod", e)
 			}
