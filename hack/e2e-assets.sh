@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the control-plane binaries used by envtest-based e2e tests
-# (kube-apiserver, etcd and kube-controller-manager) from the pinned Go module in tools/, using only
+# (kube-apiserver, etcd, kube-controller-manager) and External Secrets
+# Operator from the pinned Go modules in tools/, using only
 # the Go module proxy (no release tarballs / setup-envtest downloads).
 #
 # Usage:
@@ -46,7 +47,7 @@ K8S_MINOR="${BASH_REMATCH[2]}"
 
 # The recipe number is in the folder name, so checkouts with another
 # recipe (other binaries) keep their own cache instead of rebuilding in turn.
-RECIPE=3
+RECIPE=4
 ASSETS_DIR="${DRIFTGUARD_ASSETS_DIR:-${HOME}/.cache/driftguard/assets/k8s-${K8S_VERSION}-r${RECIPE}}"
 STAMP_FILE="${ASSETS_DIR}/.stamp"
 
@@ -70,10 +71,10 @@ GIT_COMMIT="${DRIFTGUARD_K8S_GIT_COMMIT:-000000000000000000000000000000000000000
 
 # Everything that influences the produced binaries goes into the stamp.
 recipe="recipe=${RECIPE} k8s=${K8S_VERSION} etcd=${ETCD_VERSION} commit=${GIT_COMMIT} cgo=${CGO_ENABLED} go=$(go env GOVERSION) goos=$(go env GOOS) goarch=$(go env GOARCH)"
-want_stamp="$( { cat "${TOOLS_DIR}/go.mod" "${TOOLS_DIR}/go.sum"; printf '%s\n' "${recipe}"; } | sha256sum | cut -d' ' -f1)"
+want_stamp="$( { cat "${TOOLS_DIR}/go.mod" "${TOOLS_DIR}/go.sum" "${TOOLS_DIR}/eso/go.mod" "${TOOLS_DIR}/eso/go.sum"; printf '%s\n' "${recipe}"; } | sha256sum | cut -d' ' -f1)"
 
 up_to_date() {
-  [[ -x "${ASSETS_DIR}/kube-apiserver" && -x "${ASSETS_DIR}/etcd" && -x "${ASSETS_DIR}/kube-controller-manager" && -f "${STAMP_FILE}" ]] &&
+  [[ -x "${ASSETS_DIR}/kube-apiserver" && -x "${ASSETS_DIR}/etcd" && -x "${ASSETS_DIR}/kube-controller-manager" && -x "${ASSETS_DIR}/external-secrets" && -f "${STAMP_FILE}" ]] &&
     [[ "$(cat "${STAMP_FILE}")" == "${want_stamp}" ]]
 }
 
@@ -117,6 +118,11 @@ log "building kube-apiserver and kube-controller-manager ${K8S_VERSION} and etcd
   go build -trimpath -ldflags "${ldflags}" -o "${tmp}/kube-controller-manager" k8s.io/kubernetes/cmd/kube-controller-manager
   go build -trimpath -ldflags "-s -w" -o "${tmp}/etcd" go.etcd.io/etcd/server/v3
 ) >&2
+# External Secrets Operator, from its own pinned module (tools/eso)
+(
+  cd "${TOOLS_DIR}/eso"
+  go build -trimpath -ldflags "-s -w" -o "${tmp}/external-secrets" github.com/external-secrets/external-secrets
+) >&2
 
 "${tmp}/kube-apiserver" --version >&2
 "${tmp}/etcd" --version >&2
@@ -126,6 +132,7 @@ rm -f "${STAMP_FILE}"
 mv -f "${tmp}/kube-apiserver" "${ASSETS_DIR}/kube-apiserver"
 mv -f "${tmp}/etcd" "${ASSETS_DIR}/etcd"
 mv -f "${tmp}/kube-controller-manager" "${ASSETS_DIR}/kube-controller-manager"
+mv -f "${tmp}/external-secrets" "${ASSETS_DIR}/external-secrets"
 printf '%s\n' "${want_stamp}" > "${STAMP_FILE}"
 log "done in $((SECONDS - start))s"
 

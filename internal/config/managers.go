@@ -1,6 +1,9 @@
 package config
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // KnownTool is a tool and the managedFields manager names it writes.
 type KnownTool struct {
@@ -20,7 +23,11 @@ var KnownManagers = []KnownTool{
 	// server-side apply, and the Update of client-side apply
 	{"Argo CD", []string{"argocd-controller", "argocd-application-controller"}},
 	{"Flux", []string{"kustomize-controller", "helm-controller"}},
-	{"External Secrets Operator", []string{"external-secrets"}},
+	// ExternalSecrets' Secrets are written as
+	// externalsecrets.external-secrets.io/<ExternalSecret name> (seen from
+	// v0.16.2 in the e2e suite); "external-secrets" is the controller's
+	// own name elsewhere
+	{"External Secrets Operator", []string{"external-secrets", "externalsecrets.external-secrets.io/*"}},
 	{"kubectl", []string{"kubectl", "kubectl-client-side-apply", "kubectl-edit", "kubectl-patch", "kubectl-set",
 		"kubectl-replace", "kubectl-label", "kubectl-annotate", "kubectl-scale", "kubectl-rollout", "kubectl-create",
 		"kubectl-expose", "kubectl-run", "kubectl-autoscale"}},
@@ -54,6 +61,25 @@ func FoldManager(name string) string {
 	return name
 }
 
+// ManagerPrefix returns the prefix of a manager pattern ("name/*" matches
+// every manager name starting with "name/"); ok is false for a plain name.
+func ManagerPrefix(pattern string) (prefix string, ok bool) {
+	if len(pattern) > 1 && pattern[len(pattern)-1] == '*' {
+		return FoldManager(pattern[:len(pattern)-1]), true
+	}
+	return "", false
+}
+
+// ManagerMatches reports whether a managedFields manager name matches a
+// configured name or "prefix*" pattern, case-insensitively.
+func ManagerMatches(pattern, manager string) bool {
+	if p, ok := ManagerPrefix(pattern); ok {
+		f := FoldManager(manager)
+		return len(f) > len(p) && f[:len(p)] == p
+	}
+	return FoldManager(pattern) == FoldManager(manager)
+}
+
 // knownByFold indexes KnownManagers: folded name -> spelling and tool.
 var knownByFold = func() map[string][2]string {
 	m := map[string][2]string{}
@@ -79,6 +105,10 @@ func (c *Config) checkManagers(bad, warn func(format string, a ...any)) {
 	for i, o := range c.Owners {
 		at := fmt.Sprintf("owners[%d].managers", i)
 		for _, m := range o.Managers {
+			if strings.Contains(strings.TrimSuffix(m, "*"), "*") || m == "*" {
+				bad("%s: %q: a * may only end a name (\"prefix/*\" matches every manager starting with \"prefix/\"); a bare * would make every writer the owner", at, m)
+				continue
+			}
 			f := FoldManager(m)
 			if prev, ok := owner[f]; ok {
 				if prev != o.Name {

@@ -112,3 +112,18 @@ func TestOptionalOwnersUncommented(t *testing.T) {
 		}
 	}
 }
+
+func TestManagerPatternsOnlyEndInStar(t *testing.T) {
+	for _, bad := range []string{"*", "acme*io/x", "*/x"} {
+		_, err := Parse([]byte("owners:\n  - name: acme\n    source: acme\n    identities: {users: [acme]}\n    managers: [\"" + bad + "\"]\n"))
+		if err == nil || !strings.Contains(err.Error(), "a * may only end a name") {
+			t.Errorf("managers [%q]: error %v", bad, err)
+		}
+	}
+	if _, err := Parse([]byte("owners:\n  - name: acme\n    source: acme\n    identities: {users: [acme]}\n    managers: [\"acme.io/*\"]\n")); err != nil {
+		t.Fatalf("a prefix pattern: %v", err)
+	}
+	if !ManagerMatches("acme.io/*", "Acme.io/db") || ManagerMatches("acme.io/*", "acme.io/") || !ManagerMatches("Terraform", "terraform") {
+		t.Fatal("ManagerMatches")
+	}
+}

@@ -48,11 +48,15 @@ func Managers(obj map[string]any, cfg *config.Config) ([]FieldManagers, error) {
 	}
 	sets, parseErr := input.ParseManagedFields(raw)
 	// manager names match case-insensitively, as in internal/input
-	owners := map[string]string{}
-	for _, o := range cfg.Owners {
-		for _, m := range o.Managers {
-			owners[config.FoldManager(m)] = o.Name
+	ownerOf := func(manager string) string {
+		for _, o := range cfg.Owners {
+			for _, m := range o.Managers {
+				if config.ManagerMatches(m, manager) {
+					return o.Name
+				}
+			}
 		}
+		return ""
 	}
 	handEdit := map[string]bool{}
 	for _, m := range cfg.HandEditManagers {
@@ -63,7 +67,7 @@ func Managers(obj map[string]any, cfg *config.Config) ([]FieldManagers, error) {
 	for _, s := range sets {
 		fm := FieldManager{
 			Manager: s.Manager, Operation: s.Operation, Subresource: s.Subresource,
-			Time: times[s.Manager+"|"+s.Operation+"|"+s.Subresource], Owner: owners[config.FoldManager(s.Manager)], HandEdit: handEdit[config.FoldManager(s.Manager)],
+			Time: times[s.Manager+"|"+s.Operation+"|"+s.Subresource], Owner: ownerOf(s.Manager), HandEdit: handEdit[config.FoldManager(s.Manager)],
 		}
 		s.Set.Leaves().Iterate(func(p fieldpath.Path) {
 			text := input.PathText(p)

@@ -105,8 +105,7 @@ func (b *Builder) managedFields(raw []byte) *managedInfo {
 		return m
 	}
 	keep := func(manager, sub string) bool {
-		_, declared := lookupManager(b.managerOwner, manager)
-		return declared && sub == ""
+		return sub == "" && b.ownerOfManager(manager) != ""
 	}
 	m := &managedInfo{raw: raw, keep: keep}
 	if b.managed.cacheable(raw) {
@@ -159,8 +158,24 @@ func (b *Builder) droppedOwnership(old *managedInfo, newMF []byte) []Change {
 // ownerOfManager is the declared owner a managedFields manager name means
 // ("" for none), matched case-insensitively.
 func (b *Builder) ownerOfManager(manager string) string {
-	o, _ := lookupManager(b.managerOwner, manager)
-	return o
+	if o, ok := lookupManager(b.managerOwner, manager); ok {
+		return o
+	}
+	for _, p := range b.managerPrefixes {
+		if hasFoldPrefix(manager, p.prefix) {
+			return p.owner
+		}
+	}
+	return ""
+}
+
+// hasFoldPrefix: manager starts with the folded prefix, compared as
+// config.FoldManager does, and is longer than it.
+func hasFoldPrefix(manager, prefix string) bool {
+	if len(manager) <= len(prefix) {
+		return false
+	}
+	return foldEqual(manager[:len(prefix)], prefix)
 }
 
 // lookupManager looks a managedFields manager name up in a map keyed by

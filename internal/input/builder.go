@@ -40,6 +40,7 @@ type Builder struct {
 	// by config key: owners[].managers (folded, see lookupManager),
 	// owners[].identities.users / .groups / .serviceAccounts, owners[].kinds
 	managerOwner        map[string]string
+	managerPrefixes     []managerPrefix // owners[].managers ending in * (folded prefixes)
 	userOwner           map[string]string
 	groupOwner          map[string]string
 	serviceAccountOwner map[string]string // namespace/name
@@ -60,6 +61,9 @@ type Builder struct {
 	managed             *managedCache
 	now                 func() time.Time
 }
+
+// managerPrefix is an owners[].managers pattern "prefix*".
+type managerPrefix struct{ prefix, owner string }
 
 // WithClock sets the clock break-glass expiries are checked against (tests).
 func (b *Builder) WithClock(now func() time.Time) *Builder {
@@ -110,6 +114,10 @@ func NewBuilder(cfg *config.Config, parents ParentLookup) *Builder {
 	}
 	for _, o := range cfg.Owners {
 		for _, m := range o.Managers {
+			if p, ok := config.ManagerPrefix(m); ok {
+				b.managerPrefixes = append(b.managerPrefixes, managerPrefix{prefix: p, owner: o.Name})
+				continue
+			}
 			b.managerOwner[config.FoldManager(m)] = o.Name
 		}
 		for _, u := range o.Identities.Users {

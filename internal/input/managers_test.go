@@ -134,3 +134,32 @@ func TestLookupManagerDoesNotAllocate(t *testing.T) {
 		t.Errorf("%v allocations per lookup", n)
 	}
 }
+
+// A manager pattern ending in * matches every manager with that prefix:
+// External Secrets Operator writes an ExternalSecret's Secret as
+// externalsecrets.external-secrets.io/<name> (seen in the e2e suite).
+func TestManagerPrefixPatterns(t *testing.T) {
+	cases := []struct {
+		name, pattern, managed, want string
+	}{
+		{"prefix matches", "[\"acme.io/*\"]", "acme.io/db", "terraform"},
+		{"prefix matches up to case", "[\"ACME.io/*\"]", "acme.IO/db", "terraform"},
+		{"the prefix alone is not a match", "[\"acme.io/*\"]", "acme.io/", ""},
+		{"another prefix", "[\"acme.io/*\"]", "acme.com/db", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := NewBuilder(parseConfig(t, c.pattern, "[]"), nil).WithoutCache()
+			in := build(t, b, request{gvk: statefulSetGVK, ns: "tenant-a", name: "db", user: alice, fieldManager: "kubectl-set",
+				old: statefulSet(typedManaged(c.managed), "ghcr.io/acme/db:1.0.0"),
+				obj: statefulSet(typedManaged(c.managed), "ghcr.io/acme/db:9.9.9-hand")})
+			if len(in.Changes) != 1 || in.Changes[0].Owner != c.want {
+				t.Fatalf("changes %+v, want owner %q", in.Changes, c.want)
+			}
+		})
+	}
+	eso := NewBuilder(config.Default(), nil)
+	if o := eso.ownerOfManager("externalsecrets.external-secrets.io/api-db"); o != "external-secrets" {
+		t.Fatalf("the default config gives ESO's Secret writer to %q, want external-secrets", o)
+	}
+}

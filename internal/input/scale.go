@@ -190,7 +190,7 @@ func (b *Builder) readScaleParent(ctx context.Context, in *Input) (*scaleParentO
 	}
 	po := &scaleParentObject{obj: obj}
 	for _, s := range sets {
-		if _, ok := lookupManager(b.managerOwner, s.Manager); ok {
+		if b.ownerOfManager(s.Manager) != "" {
 			po.declared = append(po.declared, s)
 		} else {
 			po.others = append(po.others, s)

@@ -40,7 +40,7 @@ func Suggest(cfg *config.Config, r Revert) string {
 	}
 	for _, o := range cfg.Owners {
 		for _, m := range o.Managers {
-			if config.FoldManager(m) == config.FoldManager(r.RevertedBy) {
+			if config.ManagerMatches(m, r.RevertedBy) {
 				return fmt.Sprintf("manager %s is owner %s's (owners[].managers); its fields are denied to hand edits unless the policy is in warn mode or the edit used break-glass", r.RevertedBy, o.Name)
 			}
 		}
