@@ -22,6 +22,11 @@ type Options struct {
 	MaxChanges int
 	// HandEditManagers are the managers whose writes are a person's.
 	HandEditManagers []string
+	// IsOwner tells the managers of declared owners (config owners): such
+	// a manager writing a field back is the owner restoring its value (the
+	// fix of a hand edit, as a re-apply), not a revert; the edit is
+	// forgotten without an outcome. nil: none.
+	IsOwner func(manager string) bool
 }
 
 // Defaults for Options' zero values.
@@ -214,6 +219,9 @@ func (d *Detector) Observe(ctx context.Context, old, new map[string]any, now tim
 		reverter := FieldOwner(new, c.FieldPath())
 		if reverter == "" {
 			reverter = writer
+		}
+		if d.opt.IsOwner != nil && d.opt.IsOwner(reverter) {
+			continue // restored by its declared owner: the fix, not a revert
 		}
 		r := Revert{Object: ref, Field: c.Path, EditedBy: e.by, EditedAt: e.at, RevertedBy: reverter, After: now.Sub(e.at), Predicted: e.predicted, Controller: controllerOf(new)}
 		if e.fromImage != "" {

@@ -282,3 +282,19 @@ func TestRevertWithinTheSameSecond(t *testing.T) {
 		t.Fatalf("reverts %+v", rs)
 	}
 }
+
+// A declared owner writing its field back (a re-apply) is the fix of the
+// hand edit, not a revert.
+func TestOwnerRestorationIsNotARevert(t *testing.T) {
+	o := outcomes{}
+	d := newDetector(o, nil, Options{IsOwner: func(m string) bool { return m == "metacontroller" }})
+	created, edited, reverted := history()
+	ctx := context.Background()
+	d.Observe(ctx, created, edited, t0.Add(10*time.Second))
+	if rs := d.Observe(ctx, edited, reverted, t0.Add(24*time.Second)); len(rs) != 0 {
+		t.Fatalf("an owner's restoration reported as a revert: %+v", rs)
+	}
+	if len(o) != 0 || d.Tracked() != 0 {
+		t.Fatalf("outcomes %v tracked %d", o, d.Tracked())
+	}
+}

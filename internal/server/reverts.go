@@ -51,7 +51,17 @@ func newReverts(log logr.Logger, mgr ctrl.Manager, e *admit.Engine, m *metrics.M
 			m.Reverts.Predictions.WithLabelValues(string(o)).Inc()
 		}
 	}
-	d := revert.New(revert.Options{Window: rc.Window.Duration, MaxTracked: rc.MaxTracked, HandEditManagers: cfg.HandEditManagers},
+	isOwner := func(manager string) bool {
+		for _, o := range cfg.Owners {
+			for _, m := range o.Managers {
+				if config.ManagerMatches(m, manager) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	d := revert.New(revert.Options{Window: rc.Window.Duration, MaxTracked: rc.MaxTracked, HandEditManagers: cfg.HandEditManagers, IsOwner: isOwner},
 		revert.EnginePredictor(e), outcome)
 	log = log.WithName("reverts")
 	w := &revert.Watcher{
