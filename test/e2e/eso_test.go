@@ -20,8 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-
 	"github.com/driftguard/driftguard/internal/config"
 )
 
@@ -57,46 +55,12 @@ func esoCRDs(t *testing.T) {
 // startESO runs the operator as its service account until the test ends.
 func startESO(t *testing.T) {
 	t.Helper()
-	bin := filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "external-secrets")
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("external-secrets is not in KUBEBUILDER_ASSETS (run hack/e2e-assets.sh): %v", err)
-	}
-	u, err := s.env.AddUser(envtest.User{Name: "system:serviceaccount:external-secrets:external-secrets"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := u.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	kubeconfig := filepath.Join(dir, "eso.kubeconfig")
-	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	ports, err := freePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	log, err := os.Create(filepath.Join(dir, "eso.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "--metrics-addr", "127.0.0.1:"+strconv.Itoa(ports[0]), "--namespace", esoNS)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		log.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(log.Name())
-			t.Logf("external-secrets log tail:\n%s", tail(string(b), 30))
-		}
-	})
+	startComponent(t, "external-secrets", "system:serviceaccount:external-secrets:external-secrets",
+		"--metrics-addr", "127.0.0.1:"+strconv.Itoa(ports[0]), "--namespace", esoNS)
 }
 
 func TestExternalSecretsOperator(t *testing.T) {

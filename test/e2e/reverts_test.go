@@ -31,16 +31,16 @@ import (
 	"github.com/driftguard/driftguard/test/standin"
 )
 
-// startControllerManager runs kube-controller-manager with the
-// controllers that reconcile Deployments, as system:kube-controller-manager,
-// until the test ends.
-func startControllerManager(t *testing.T) {
+// startComponent runs a binary of KUBEBUILDER_ASSETS as user until the
+// test ends, with a kubeconfig for that user (in KUBECONFIG, and in args
+// where they say {kubeconfig}); its log tail is shown when the test fails.
+func startComponent(t *testing.T, binary, user string, args ...string) {
 	t.Helper()
-	bin := filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kube-controller-manager")
+	bin := filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), binary)
 	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("kube-controller-manager is not in KUBEBUILDER_ASSETS (run hack/e2e-assets.sh): %v", err)
+		t.Fatalf("%s is not in KUBEBUILDER_ASSETS (run hack/e2e-assets.sh): %v", binary, err)
 	}
-	u, err := s.env.AddUser(envtest.User{Name: "system:kube-controller-manager"}, nil)
+	u, err := s.env.AddUser(envtest.User{Name: user}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,16 +49,19 @@ func startControllerManager(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	kubeconfig := filepath.Join(dir, "kcm.kubeconfig")
+	kubeconfig := filepath.Join(dir, binary+".kubeconfig")
 	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	log, err := os.Create(filepath.Join(dir, "kcm.log"))
+	for i, a := range args {
+		args[i] = strings.ReplaceAll(a, "{kubeconfig}", kubeconfig)
+	}
+	log, err := os.Create(filepath.Join(dir, binary+".log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "--leader-elect=false", "--secure-port=0",
-		"--controllers=deployment-controller,replicaset-controller,garbage-collector-controller")
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -69,9 +72,19 @@ func startControllerManager(t *testing.T) {
 		log.Close()
 		if t.Failed() {
 			b, _ := os.ReadFile(log.Name())
-			t.Logf("kube-controller-manager log tail:\n%s", tail(string(b), 30))
+			t.Logf("%s log tail:\n%s", binary, tail(string(b), 30))
 		}
 	})
+}
+
+// startControllerManager runs kube-controller-manager with the
+// controllers that reconcile Deployments, as system:kube-controller-manager,
+// until the test ends.
+func startControllerManager(t *testing.T) {
+	t.Helper()
+	startComponent(t, "kube-controller-manager", "system:kube-controller-manager",
+		"--kubeconfig", "{kubeconfig}", "--leader-elect=false", "--secure-port=0",
+		"--controllers=deployment-controller,replicaset-controller,garbage-collector-controller")
 }
 
 // setRevertWindow shortens audit.reverts.window in driftguard's config.
