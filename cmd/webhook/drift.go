@@ -114,14 +114,7 @@ func driftMain(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 
 	fail := func(err error) int { return bad("%v", err) }
-	cfg, err := crconfig.GetConfigWithContext(kubeContext)
-	if err != nil {
-		return fail(&explain.NoClusterError{Err: fmt.Errorf("no kubeconfig (--kubeconfig, KUBECONFIG, in-cluster or ~/.kube/config): %w", err)})
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 30 * time.Second // per request; an unreachable server fails instead of hanging
-	}
-	cl, err := explain.NewCluster(cfg)
+	cfg, cl, err := connect(kubeContext)
 	if err != nil {
 		return fail(err)
 	}

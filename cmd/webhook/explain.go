@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	crconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
@@ -104,14 +105,7 @@ func explainMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "driftguard explain: %v\n", err)
 		return 1
 	}
-	cfg, err := crconfig.GetConfigWithContext(kubeContext)
-	if err != nil {
-		return fail(&explain.NoClusterError{Err: fmt.Errorf("no kubeconfig (--kubeconfig, KUBECONFIG, in-cluster or ~/.kube/config): %w", err)})
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 30 * time.Second // per request; an unreachable server fails instead of hanging
-	}
-	cl, err := explain.NewCluster(cfg)
+	cfg, cl, err := connect(kubeContext)
 	if err != nil {
 		return fail(err)
 	}
@@ -152,6 +146,24 @@ func explainMain(args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	return 0
+}
+
+// connect reaches the cluster of the kubeconfig context (--kubeconfig,
+// KUBECONFIG, in-cluster or ~/.kube/config), with a per-request timeout
+// so that an unreachable server fails instead of hanging (explain, drift).
+func connect(kubeContext string) (*rest.Config, *explain.Cluster, error) {
+	cfg, err := crconfig.GetConfigWithContext(kubeContext)
+	if err != nil {
+		return nil, nil, &explain.NoClusterError{Err: fmt.Errorf("no kubeconfig (--kubeconfig, KUBECONFIG, in-cluster or ~/.kube/config): %w", err)}
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	cl, err := explain.NewCluster(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, cl, nil
 }
 
 // kubeconfigNamespace is the namespace of the kubeconfig's context
