@@ -190,11 +190,11 @@ func (t *Trail) record(d *Decision) {
 	}
 	fields, moreFields, owners := trailFields(d)
 	kv := []any{
-		"uid", string(req.UID),
+		"uid", clip(string(req.UID)),
 		"decision", decision,
 		"policies", policies,
 		"operation", string(req.Operation),
-		"kind", req.Kind.Kind,
+		"kind", clip(req.Kind.Kind),
 		"namespace", clip(req.Namespace),
 		"name", clip(req.Name),
 		"user", clip(req.UserInfo.Username),
@@ -228,8 +228,8 @@ func (t *Trail) recordError(req *admissionv1.AdmissionRequest) {
 		}
 		return
 	}
-	t.log.Info("admission decision", "uid", string(req.UID), "decision", "error",
-		"operation", string(req.Operation), "kind", req.Kind.Kind,
+	t.log.Info("admission decision", "uid", clip(string(req.UID)), "decision", "error",
+		"operation", string(req.Operation), "kind", clip(req.Kind.Kind),
 		"namespace", clip(req.Namespace), "name", clip(req.Name),
 		"user", clip(req.UserInfo.Username), "dryRun", isDryRun(req))
 }

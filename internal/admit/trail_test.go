@@ -308,6 +308,27 @@ deny contains {"field": sprintf("spec.f%03d.%s", [i, concat("", [x | some _ in n
 	}
 }
 
+// Every string a caller writes into the review is cut in the log line: a
+// megabyte uid or kind (anyone who reaches the webhook port can send one)
+// makes a line of a few KiB, not of a megabyte.
+func TestTrailCutsCallerStrings(t *testing.T) {
+	e := newEnv(t, "")
+	buf, _ := withTrail(e, 0, 0)
+	huge := strings.Repeat("u", 1<<20)
+	resp := answer(t, post(e.validate, review(t, func(req map[string]any) {
+		req["uid"] = huge
+		req["kind"].(map[string]any)["kind"] = "Deployment" + huge
+		req["name"] = "api" + huge
+		setImage(req, "ghcr.io/acme/api:9.9.9")
+	})))
+	if resp.Allowed {
+		t.Fatal("allowed")
+	}
+	if n := buf.Len(); n == 0 || n > 8<<10 {
+		t.Fatalf("the decision line is %d bytes, want a few KiB:\n%.300s", n, buf.String())
+	}
+}
+
 // TestTrailUnreviewedAndError: a review answered without evaluation
 // (more changes than maxChanges, failurePolicy deny) is logged as a
 // denial with the reason; one that cannot be decoded as an error,
