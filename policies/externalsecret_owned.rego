@@ -9,6 +9,10 @@
 # custom:
 #   kinds: [Secret]
 #   operations: [UPDATE, DELETE]
+#   changes:
+#     - data
+#     - stringData
+#     - type
 package driftguard.policies.externalsecret_owned
 
 import data.driftguard.lib

@@ -10,6 +10,9 @@
 # custom:
 #   kinds: [Deployment, StatefulSet, DaemonSet]
 #   operations: [UPDATE]
+#   changes:
+#     - spec.template.spec.containers[*].env
+#     - spec.template.spec.initContainers[*].env
 package driftguard.policies.feature_flags
 
 import data.driftguard.lib

@@ -12,6 +12,8 @@
 # custom:
 #   kinds: [Pod, StatefulSet, DaemonSet]
 #   operations: [UPDATE]
+#   changes:
+#     - spec
 package driftguard.policies.latent_drift
 
 import data.driftguard.lib

@@ -9,6 +9,16 @@
 # custom:
 #   kinds: [Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob]
 #   operations: [CREATE, UPDATE]
+#   changes:
+#     - spec.containers[*].image
+#     - spec.initContainers[*].image
+#     - spec.ephemeralContainers[*].image
+#     - spec.template.spec.containers[*].image
+#     - spec.template.spec.initContainers[*].image
+#     - spec.template.spec.ephemeralContainers[*].image
+#     - spec.jobTemplate.spec.template.spec.containers[*].image
+#     - spec.jobTemplate.spec.template.spec.initContainers[*].image
+#     - spec.jobTemplate.spec.template.spec.ephemeralContainers[*].image
 package driftguard.policies.mutable_tags
 
 import data.driftguard.lib

@@ -12,6 +12,11 @@
 # custom:
 #   kinds: ["*"]
 #   operations: [UPDATE]
+#   changes:
+#     - metadata.annotations
+#     - status
+#     - data
+#     - stringData
 package driftguard.policies.operator_state
 
 import data.driftguard.lib

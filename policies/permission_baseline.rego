@@ -11,16 +11,22 @@
 # custom:
 #   kinds: [ClusterRoleBinding, RoleBinding, ClusterRole, Role]
 #   operations: [UPDATE, DELETE]
+#   changes:
+#     - subjects
+#     - rules
+#     - roleRef
+#     - aggregationRule
 package driftguard.policies.permission_baseline
 
 import data.driftguard.lib
+import data.driftguard.lib.paths
 
 needs_text := concat("; ", sort([n.text | some n in input.baseline]))
 
 grant_change if {
 	some c in input.changes
 	some prefix in ["subjects", "rules", "roleRef", "aggregationRule"]
-	startswith(c.path, prefix)
+	paths.under(c.path, prefix)
 }
 
 deny contains {"field": "(object)", "msg": msg} if {

@@ -12,6 +12,9 @@
 # custom:
 #   kinds: [Namespace]
 #   operations: [UPDATE]
+#   changes:
+#     - metadata.labels
+#     - metadata.annotations
 package driftguard.policies.reconciler_parents
 
 import data.driftguard.lib

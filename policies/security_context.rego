@@ -11,6 +11,19 @@
 # custom:
 #   kinds: [Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob]
 #   operations: [CREATE, UPDATE]
+#   changes:
+#     - spec.securityContext
+#     - spec.template.spec.securityContext
+#     - spec.jobTemplate.spec.template.spec.securityContext
+#     - spec.containers[*].securityContext
+#     - spec.initContainers[*].securityContext
+#     - spec.ephemeralContainers[*].securityContext
+#     - spec.template.spec.containers[*].securityContext
+#     - spec.template.spec.initContainers[*].securityContext
+#     - spec.template.spec.ephemeralContainers[*].securityContext
+#     - spec.jobTemplate.spec.template.spec.containers[*].securityContext
+#     - spec.jobTemplate.spec.template.spec.initContainers[*].securityContext
+#     - spec.jobTemplate.spec.template.spec.ephemeralContainers[*].securityContext
 package driftguard.policies.security_context
 
 import data.driftguard.lib

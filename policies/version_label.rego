@@ -10,6 +10,9 @@
 # custom:
 #   kinds: [Deployment, StatefulSet, DaemonSet]
 #   operations: [CREATE, UPDATE]
+#   changes:
+#     - spec.template.metadata.labels
+#     - spec.template.spec.containers[*].image
 package driftguard.policies.version_label
 
 import data.driftguard.lib

@@ -11,6 +11,10 @@
 # custom:
 #   kinds: [Deployment, StatefulSet, DaemonSet, Pod, ConfigMap]
 #   operations: [CREATE, UPDATE]
+#   changes:
+#     - spec.template.spec.containers[*].image
+#     - spec.containers[*].image
+#     - data
 package driftguard.policies.version_matrix
 
 import data.driftguard.lib

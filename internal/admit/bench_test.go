@@ -93,3 +93,56 @@ func serveLoop(b *testing.B, h http.Handler, path string, body []byte) {
 		}
 	}
 }
+
+// BenchmarkSkipping is one validating review of the 8 KB Deployment
+// UPDATE, alice's denied image hand edit and Terraform's allowed replicas
+// change, with the policies whose declared changes the UPDATE does not
+// touch skipped (as served) and with every matching policy evaluated
+// (Set.EvaluateAll), in one run so that the two can be compared.
+// Run: go test ./internal/admit -run '^$' -bench Skipping -benchmem -cpu 1
+func BenchmarkSkipping(b *testing.B) {
+	terraform := func(req map[string]any) {
+		old := req["oldObject"].(map[string]any)
+		raw, _ := json.Marshal(old)
+		var obj map[string]any
+		_ = json.Unmarshal(raw, &obj)
+		obj["spec"].(map[string]any)["replicas"] = 4.0
+		req["object"] = obj
+		setUser(req, "system:serviceaccount:infra:terraform", "system:serviceaccounts", "system:serviceaccounts:infra", "system:authenticated")
+	}
+	for _, rc := range []struct {
+		name    string
+		edit    func(map[string]any)
+		allowed bool
+	}{{"alice-image", nil, false}, {"terraform-replicas", terraform, true}} {
+		for _, all := range []bool{false, true} {
+			mode := "skipping"
+			if all {
+				mode = "evaluate-all"
+			}
+			b.Run(rc.name+"/"+mode, func(b *testing.B) {
+				e := newEnv(b, "")
+				e.engine.State().Policies.EvaluateAll = all
+				body := review(b, rc.edit)
+				var rv admissionv1.AdmissionReview
+				if err := json.Unmarshal(body, &rv); err != nil {
+					b.Fatal(err)
+				}
+				d, err := e.engine.Decide(context.Background(), rv.Request)
+				if err != nil || d.Allowed != rc.allowed {
+					b.Fatalf("allowed %v (%v), want %v", d != nil && d.Allowed, err, rc.allowed)
+				}
+				skipped := 0
+				for _, v := range d.Verdicts {
+					if v.Result.Skipped {
+						skipped++
+					}
+				}
+				b.SetBytes(int64(len(body)))
+				b.ReportAllocs()
+				serveLoop(b, e.validate, "/validate", body)
+				b.ReportMetric(float64(len(d.Verdicts)-skipped), "policies")
+			})
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/topdown"
 	admissionv1 "k8s.io/api/admission/v1"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	"github.com/driftguard/driftguard/internal/config"
 	"github.com/driftguard/driftguard/internal/input"
@@ -141,9 +142,10 @@ func (e *Engine) decideRules(ctx context.Context, st *State, req *admissionv1.Ad
 	ctx, cancel := context.WithTimeout(policy.WithRequestDeadline(ctx), cfg.EvalTimeout.Duration)
 	defer cancel()
 	kind, op := req.Kind.Kind, string(req.Operation)
+	ch := changesOf(in)
 	var results []policy.Result
 	if mutate {
-		results = st.Policies.AdmitSelected(ctx, kind, op, val, func(p *policy.Policy) []string {
+		results = st.Policies.AdmitSelected(ctx, kind, op, val, ch, func(p *policy.Policy) []string {
 			switch cfg.ModeFor(p.Name) {
 			case config.ModeDryRun:
 				return nil
@@ -156,7 +158,7 @@ func (e *Engine) decideRules(ctx context.Context, st *State, req *admissionv1.Ad
 			return []string{"patch"}
 		})
 	} else {
-		results = st.Policies.AdmitAll(ctx, kind, op, val)
+		results = st.Policies.AdmitAll(ctx, kind, op, val, ch)
 	}
 	for _, r := range results {
 		v := Verdict{Policy: r.Policy, Mode: cfg.ModeFor(r.Policy), Result: r}
@@ -171,6 +173,25 @@ func (e *Engine) decideRules(ctx context.Context, st *State, req *admissionv1.Ad
 		d.BreakGlassHint = st.Builder.BreakGlassHint(in.Actor)
 	}
 	return d, nil
+}
+
+// changesOf is what an UPDATE changes, for the policies that declare the
+// changes they react to (nil, so that every policy is evaluated, for
+// other operations and when a change has no structured path: an owner's
+// managedFields entry dropped).
+func changesOf(in *input.Input) *policy.Changes {
+	if in.Request.Operation != admissionv1.Update {
+		return nil
+	}
+	ch := &policy.Changes{Paths: make([]fieldpath.Path, 0, len(in.Changes))}
+	for _, c := range in.Changes {
+		fp := c.FieldPath()
+		if fp == nil {
+			return nil
+		}
+		ch.Paths = append(ch.Paths, fp)
+	}
+	return ch
 }
 
 // unjudgeable answers a request whose input has errors (internal/input

@@ -98,7 +98,7 @@ func BenchmarkPartEvalAll(b *testing.B) {
 	st, in := builtInput(b)
 	defer reportCPU(b, cpuTime())
 	for b.Loop() {
-		st.Policies.AdmitAll(context.Background(), "Deployment", "UPDATE", ast.LazyObject(in.Doc))
+		st.Policies.AdmitAll(context.Background(), "Deployment", "UPDATE", ast.LazyObject(in.Doc), nil)
 	}
 }
 
@@ -163,7 +163,7 @@ deny contains {"field": "", "msg": "never"} if input.request.operation == "DELET
 		return cs
 	}
 	eval := func(doc map[string]any) {
-		for _, r := range set.AdmitAll(context.Background(), "Deployment", "UPDATE", ast.LazyObject(doc)) {
+		for _, r := range set.AdmitAll(context.Background(), "Deployment", "UPDATE", ast.LazyObject(doc), nil) {
 			if r.Err != nil || len(r.Deny) != 0 {
 				b.Fatalf("%s: %v %v", r.Policy, r.Err, r.Deny)
 			}

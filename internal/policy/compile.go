@@ -121,6 +121,7 @@ func preparePolicy(ctx context.Context, c *ast.Compiler, store storage.Store, na
 	if md.operations != nil {
 		p.Operations = md.operations
 	}
+	p.Changes, p.changes = md.changes, md.parsedChanges
 	for _, r := range decisionRules {
 		if defined[r] {
 			p.Rules = append(p.Rules, r)

@@ -68,7 +68,7 @@ func TestAdmitAllEqualsPerPolicy(t *testing.T) {
 		t.Fatal("no combined query was prepared for Deployment/UPDATE")
 	}
 	for _, name := range []string{"api", "ok"} {
-		got := s.AdmitAll(context.Background(), "Deployment", "UPDATE", in(name, false))
+		got := s.AdmitAll(context.Background(), "Deployment", "UPDATE", in(name, false), nil)
 		var want []Result
 		for _, p := range s.Matching("Deployment", "UPDATE") {
 			want = append(want, p.Admit(context.Background(), in(name, false)))
@@ -77,15 +77,15 @@ func TestAdmitAllEqualsPerPolicy(t *testing.T) {
 			t.Errorf("%s: combined %+v, per policy %+v", name, got, want)
 		}
 	}
-	got := s.AdmitAll(context.Background(), "Deployment", "UPDATE", in("api", false))
+	got := s.AdmitAll(context.Background(), "Deployment", "UPDATE", in("api", false), nil)
 	if len(got) != 3 || len(got[0].Deny) != 1 || got[0].Deny[0].Msg != "a denies api" || len(got[1].Warn) != 1 || len(got[1].Patch) != 1 {
 		t.Errorf("unexpected results %+v", got)
 	}
 	// A kind only the wildcard policy matches.
-	if got := s.AdmitAll(context.Background(), "Pod", "CREATE", in("x", false)); len(got) != 1 || got[0].Policy != "b" {
+	if got := s.AdmitAll(context.Background(), "Pod", "CREATE", in("x", false), nil); len(got) != 1 || got[0].Policy != "b" {
 		t.Errorf("Pod CREATE: %+v", got)
 	}
-	if got := s.AdmitAll(context.Background(), "Pod", "DELETE", in("x", false)); len(got) != 0 {
+	if got := s.AdmitAll(context.Background(), "Pod", "DELETE", in("x", false), nil); len(got) != 0 {
 		t.Errorf("Pod DELETE: %+v", got)
 	}
 }
@@ -93,7 +93,7 @@ func TestAdmitAllEqualsPerPolicy(t *testing.T) {
 // A policy's run-time error is put on that policy; the others still answer.
 func TestAdmitAllErrorStaysWithItsPolicy(t *testing.T) {
 	s := compileCombined(t)
-	got := s.AdmitAll(context.Background(), "Deployment", "UPDATE", in("api", true))
+	got := s.AdmitAll(context.Background(), "Deployment", "UPDATE", in("api", true), nil)
 	if len(got) != 3 {
 		t.Fatalf("results %+v", got)
 	}
@@ -118,7 +118,7 @@ func TestAdmitAllDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
 	defer cancel()
 	<-ctx.Done()
-	got := s.AdmitAll(ctx, "Deployment", "UPDATE", in("api", false))
+	got := s.AdmitAll(ctx, "Deployment", "UPDATE", in("api", false), nil)
 	if len(got) != 3 {
 		t.Fatalf("results %+v", got)
 	}
@@ -147,7 +147,7 @@ func TestAdmitSelected(t *testing.T) {
 
 	// c, which fails on this input, is not chosen: one combined evaluation
 	// without it, no error.
-	got := byName(s.AdmitSelected(ctx, "Deployment", "UPDATE", in("api", true), pick(map[string][]string{"a": {"deny"}, "b": {"patch"}})))
+	got := byName(s.AdmitSelected(ctx, "Deployment", "UPDATE", in("api", true), nil, pick(map[string][]string{"a": {"deny"}, "b": {"patch"}})))
 	if len(got) != 2 {
 		t.Fatalf("want a and b only, got %+v", got)
 	}
@@ -160,7 +160,7 @@ func TestAdmitSelected(t *testing.T) {
 
 	// c chosen: the combined evaluation fails, the policies are evaluated
 	// one by one, and each result keeps only what was chosen.
-	got = byName(s.AdmitSelected(ctx, "Deployment", "UPDATE", in("api", true), pick(map[string][]string{"a": {"deny"}, "b": {"warn"}, "c": {"deny"}})))
+	got = byName(s.AdmitSelected(ctx, "Deployment", "UPDATE", in("api", true), nil, pick(map[string][]string{"a": {"deny"}, "b": {"warn"}, "c": {"deny"}})))
 	if r := got["c"]; r.Err == nil {
 		t.Errorf("c: want its conflict error, got %+v", r)
 	}
@@ -173,14 +173,14 @@ func TestAdmitSelected(t *testing.T) {
 
 	// Rules a policy does not define do not select it; nothing chosen,
 	// nothing evaluated.
-	if got := s.AdmitSelected(ctx, "Deployment", "UPDATE", in("api", false), pick(map[string][]string{"a": {"warn", "patch"}})); len(got) != 0 {
+	if got := s.AdmitSelected(ctx, "Deployment", "UPDATE", in("api", false), nil, pick(map[string][]string{"a": {"warn", "patch"}})); len(got) != 0 {
 		t.Errorf("a has no warn or patch rule, got %+v", got)
 	}
 
 	// Each selection has its own combined query; AdmitAll's is not reused
 	// for a selection.
-	s.AdmitAll(ctx, "Deployment", "UPDATE", in("api", false))
-	got = byName(s.AdmitSelected(ctx, "Deployment", "UPDATE", in("api", false), pick(map[string][]string{"b": {"warn"}, "a": {"deny"}})))
+	s.AdmitAll(ctx, "Deployment", "UPDATE", in("api", false), nil)
+	got = byName(s.AdmitSelected(ctx, "Deployment", "UPDATE", in("api", false), nil, pick(map[string][]string{"b": {"warn"}, "a": {"deny"}})))
 	if r := got["b"]; len(r.Warn) != 1 || len(r.Patch) != 0 {
 		t.Errorf("b: %+v", r)
 	}

@@ -20,20 +20,24 @@ import (
 //	package driftguard.policies.externalsecret_owned
 //
 // Without kinds (or without the block) a policy sees every kind, without
-// operations every operation. custom holds nothing else: a misspelt key
+// operations every operation; changes (changes.go) lets an UPDATE that
+// changes none of the listed fields skip the policy. custom holds nothing
+// else: a misspelt key
 // would otherwise widen the policy to every kind or operation unnoticed.
 // The old form, a rule meta := {"kinds": ..., "operations": ...,
 // "description": ...}, is refused with a message saying how to convert it
 // (see oldMetaRule).
 
 // customKeys are the keys of custom: driftguard reads.
-var customKeys = []string{"kinds", "operations"}
+var customKeys = []string{"kinds", "operations", "changes"}
 
 var validOps = map[string]bool{"CREATE": true, "UPDATE": true, "DELETE": true, "CONNECT": true, "*": true}
 
 // metadata is what a policy's METADATA says.
 type metadata struct {
 	kinds, operations []string // nil: every one
+	changes           []string // nil: every UPDATE
+	parsedChanges     []pathPattern
 	description       string
 }
 
@@ -80,8 +84,8 @@ func parseMetadata(a *ast.Annotations, m *ast.Module, file, name string) (metada
 	sort.Strings(keys)
 	for _, k := range keys {
 		if !slices.Contains(customKeys, k) {
-			return md, errorAt(customKeyLoc(a, m, k), file, "policy %s: METADATA custom.%s is not read by driftguard: custom holds only %s",
-				name, k, strings.Join(customKeys, " and "))
+			return md, errorAt(customKeyLoc(a, m, k), file, "policy %s: METADATA custom.%s is not read by driftguard: custom holds only %s and %s",
+				name, k, strings.Join(customKeys[:len(customKeys)-1], ", "), customKeys[len(customKeys)-1])
 		}
 	}
 	var err *locatedError
@@ -90,6 +94,17 @@ func parseMetadata(a *ast.Annotations, m *ast.Module, file, name string) (metada
 	}
 	if md.operations, err = customStrings(a, m, file, name, "operations"); err != nil {
 		return md, err
+	}
+	if md.changes, err = customStrings(a, m, file, name, "changes"); err != nil {
+		return md, err
+	}
+	for _, c := range md.changes {
+		pat, perr := parsePattern(c)
+		if perr != nil {
+			return md, errorAt(customKeyLoc(a, m, "changes"), file,
+				"policy %s: METADATA custom.changes: %v (a path is field names joined by dots, \"*\" or [*] for any one step, [name] for a name with dots, e.g. spec.template.spec.containers[*].image)", name, perr)
+		}
+		md.parsedChanges = append(md.parsedChanges, pat)
 	}
 	for _, o := range md.operations {
 		if !validOps[o] {
@@ -108,8 +123,12 @@ func customStrings(a *ast.Annotations, m *ast.Module, file, name, key string) ([
 		return nil, nil
 	}
 	bad := func() ([]string, *locatedError) {
+		example := `[Deployment, StatefulSet] ("*" for every one)`
+		if key == "changes" {
+			example = "[spec.replicas, metadata.labels]"
+		}
 		return nil, errorAt(customKeyLoc(a, m, key), file,
-			"policy %s: METADATA custom.%s must be a non-empty list of strings, e.g. [Deployment, StatefulSet] (\"*\" for every one), got %v", name, key, v)
+			"policy %s: METADATA custom.%s must be a non-empty list of strings, e.g. %s, got %v", name, key, example, v)
 	}
 	arr, ok := v.([]any)
 	if !ok || len(arr) == 0 {

@@ -95,7 +95,7 @@ func TestMetadataErrors(t *testing.T) {
 		"operations a map": {"# METADATA\n# custom:\n#   operations: {UPDATE: true}\npackage driftguard.policies.p" + deny,
 			"p.rego:3: policy p: METADATA custom.operations must be a non-empty list of strings"},
 		"misspelt key": {"# METADATA\n# custom:\n#   kinds: [Pod]\n#   operation: [UPDATE]\npackage driftguard.policies.p" + deny,
-			"p.rego:4: policy p: METADATA custom.operation is not read by driftguard: custom holds only kinds and operations"},
+			"p.rego:4: policy p: METADATA custom.operation is not read by driftguard: custom holds only kinds, operations and changes"},
 		"kinds on a rule": {"package driftguard.policies.p\n\n# METADATA\n# custom:\n#   kinds: [Pod]\ndeny contains \"x\" if input.x\n",
 			"p.rego:5: METADATA custom.kinds is read only from the METADATA block right above a policy's package line"},
 		"kinds on a helper package": {"# METADATA\n# custom:\n#   operations: [CREATE]\npackage driftguard.lib.p\n\nx := 1\n",

@@ -14,6 +14,11 @@ type Policy struct {
 	Operations  []string // CREATE, UPDATE, DELETE, CONNECT, or "*"
 	Description string
 	Rules       []string // which of deny, warn, patch, drift it defines
+	// Changes are the changed fields it reacts to on UPDATE (nil: any;
+	// see changes.go).
+	Changes []string
+
+	changes []pathPattern
 
 	admit *rego.PreparedEvalQuery
 	drift *rego.PreparedEvalQuery

@@ -23,6 +23,9 @@ type Result struct {
 	Patch  []map[string]any
 	Drift  []Finding
 	Err    error
+	// Skipped: not evaluated, as the UPDATE changes none of the fields
+	// the policy declares it reacts to (changes.go); the Result is empty.
+	Skipped bool
 }
 
 // results reads the policy's deny, warn and patch from the bindings of an

@@ -35,7 +35,7 @@ func TestFindingWithoutMsgIsAnError(t *testing.T) {
 					results = []Result{bad.Drift(ctx, in("api", false))}
 				} else {
 					results = []Result{bad.Admit(ctx, in("api", false))}
-					for _, r := range s.AdmitAll(ctx, "Deployment", "UPDATE", in("api", false)) {
+					for _, r := range s.AdmitAll(ctx, "Deployment", "UPDATE", in("api", false), nil) {
 						if r.Policy == "good" && (r.Err != nil || len(r.Deny) != 1) {
 							t.Errorf("good, combined with bad: %+v", r)
 						}

@@ -28,6 +28,13 @@ type Set struct {
 	store    storage.Store
 	mu       sync.RWMutex
 	combined map[string]*rego.PreparedEvalQuery // key: see policyList.key and AdmitSelected; nil value: not combinable
+	subsets  int                                // combined queries prepared for subsets that changes select (at most maxSubsets)
+
+	// EvaluateAll turns off skipping the policies whose declared changes
+	// an UPDATE does not touch (changes.go): every matching policy is
+	// evaluated. For comparisons (the differential tests); set it before
+	// the Set serves requests.
+	EvaluateAll bool
 
 	// TimeoutRetry is the extra time policies get, each evaluated alone,
 	// when a request's evaluation runs past its deadline, so that only
@@ -41,6 +48,7 @@ type Set struct {
 type policyList struct {
 	policies []*Policy
 	key      string
+	declares bool // some policy declares the changes it reacts to
 }
 
 func (s *Set) index() {
@@ -59,6 +67,7 @@ func (s *Set) index() {
 			if match(p) {
 				l.policies = append(l.policies, p)
 				names = append(names, p.Name)
+				l.declares = l.declares || len(p.changes) > 0
 			}
 		}
 		l.key = strings.Join(names, ",")

@@ -59,7 +59,7 @@ func admitWithDeadline(t *testing.T, sources []Source, boom bool) map[string]Res
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	got := map[string]Result{}
-	for _, r := range s.AdmitAll(ctx, "Deployment", "UPDATE", in("api", boom)) {
+	for _, r := range s.AdmitAll(ctx, "Deployment", "UPDATE", in("api", boom), nil) {
 		got[r.Policy] = r
 	}
 	if len(got) != len(sources) {
@@ -137,7 +137,7 @@ func TestTimeoutRetryStopsAtTheRequestDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(WithRequestDeadline(reqCtx), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	rs := s.AdmitAll(ctx, "Deployment", "UPDATE", in("api", false))
+	rs := s.AdmitAll(ctx, "Deployment", "UPDATE", in("api", false), nil)
 	// far below the retry's 20s budget (and the slow policy's seconds),
 	// far above the request's 300ms
 	if d := time.Since(start); d > 2*time.Second {

@@ -99,6 +99,8 @@ externalsecret_ref := ref if {
 image_path(p) if regex.match(`(^|\.)(containers|initContainers|ephemeralContainers)\[[^\]]+\]\.image$`, p)
 
 # A Secret path holding data that an ExternalSecret sync overwrites.
-secret_data_path(p) if startswith(p, "data")
-secret_data_path(p) if startswith(p, "stringData")
+secret_data_path(p) if data.driftguard.lib.paths.under(p, "data")
+
+secret_data_path(p) if data.driftguard.lib.paths.under(p, "stringData")
+
 secret_data_path(p) if p == "type"

@@ -20,6 +20,17 @@ test_image_path_rejects_other_fields if {
 	not lib.image_path("spec.template.spec.sidecarcontainers[x].image")
 }
 
+test_secret_data_path_is_data_stringdata_or_type if {
+	lib.secret_data_path("data")
+	lib.secret_data_path("data.password")
+	lib.secret_data_path("data[tls.crt]")
+	lib.secret_data_path("stringData.token")
+	lib.secret_data_path("type")
+	not lib.secret_data_path("dataX")
+	not lib.secret_data_path("stringDataBackup.token")
+	not lib.secret_data_path("metadata.labels.data")
+}
+
 test_object_ref_namespaced if {
 	lib.object_ref == "Deployment tenant-a/api" with input as fx.tf_image_update
 }
