@@ -47,13 +47,7 @@ func parsePattern(s string) (pathPattern, error) {
 			if step == "" {
 				return nil, fmt.Errorf("%q: empty []", s)
 			}
-			if step == "*" {
-				out = append(out, nil)
-			} else {
-				name := step
-				out = append(out, &name)
-			}
-			first = false
+			out, first = append(out, stepOf(step)), false
 			continue
 		case rest[0] == '.':
 			if first {
@@ -74,15 +68,17 @@ func parsePattern(s string) (pathPattern, error) {
 		if strings.ContainsAny(step, "]") {
 			return nil, fmt.Errorf("%q: ] without [", s)
 		}
-		if step == "*" {
-			out = append(out, nil)
-		} else {
-			name := step
-			out = append(out, &name)
-		}
-		first = false
+		out, first = append(out, stepOf(step)), false
 	}
 	return out, nil
+}
+
+// stepOf is one parsed step: nil for "*" (any), else the field name.
+func stepOf(step string) *string {
+	if step == "*" {
+		return nil
+	}
+	return &step
 }
 
 // touches reports whether a change at path c can concern the pattern: c

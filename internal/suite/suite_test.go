@@ -581,9 +581,11 @@ func TestDiscover(t *testing.T) {
 }
 
 // The bundled suites pass against the bundled policies.
-func TestBundledSuites(t *testing.T) {
-	root := repoRoot()
-	dir := filepath.Join(root, "policies")
+// bundledSuites loads the suites under policies/ as driftguard test
+// policies does.
+func bundledSuites(t *testing.T) (*Runner, []*Suite) {
+	t.Helper()
+	dir := filepath.Join(repoRoot(), "policies")
 	files, err := Discover([]string{dir})
 	if err != nil {
 		t.Fatal(err)
@@ -593,6 +595,11 @@ func TestBundledSuites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return r, suites
+}
+
+func TestBundledSuites(t *testing.T) {
+	r, suites := bundledSuites(t)
 	n := 0
 	for _, s := range r.RunSuites(context.Background(), suites) {
 		for _, c := range s.Cases {
