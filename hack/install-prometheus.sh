@@ -58,8 +58,11 @@ printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
 before="$(pgrep -x prometheus || true)"
 
 export DEBIAN_FRONTEND=noninteractive
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
+# A machine that has just booted may still be running its own apt-get:
+# wait for its lock (up to 10 minutes) instead of failing at once.
+lock=(-o DPkg::Lock::Timeout=600)
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${lock[@]}" update -qq
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${lock[@]}" install -y -qq --no-install-recommends prometheus
 
 restore_policy
 trap - EXIT
