@@ -83,8 +83,15 @@ type sender struct{ m matchconditions.Matcher }
 func newSender(t *testing.T, expr string) sender {
 	t.Helper()
 	compiler := celplugin.NewConditionCompiler(environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion()))
-	filter := compiler.CompileCondition([]celplugin.ExpressionAccessor{&matchconditions.MatchCondition{Name: narrowingCondition, Expression: expr}},
-		celplugin.OptionalVariableDeclarations{HasAuthorizer: true}, environment.StoredExpressions)
+	compile := func(mode environment.Type) celplugin.ConditionEvaluator {
+		return compiler.CompileCondition([]celplugin.ExpressionAccessor{&matchconditions.MatchCondition{Name: narrowingCondition, Expression: expr}},
+			celplugin.OptionalVariableDeclarations{HasAuthorizer: true}, mode)
+	}
+	// NewExpressions: what the API server accepts in a new or changed configuration
+	if errs := compile(environment.NewExpressions).CompilationErrors(); len(errs) > 0 {
+		t.Fatalf("%s is not accepted in a new webhook configuration: %v\n%s", narrowingCondition, errs, expr)
+	}
+	filter := compile(environment.StoredExpressions)
 	if errs := filter.CompilationErrors(); len(errs) > 0 {
 		t.Fatalf("%s does not compile: %v\n%s", narrowingCondition, errs, expr)
 	}
