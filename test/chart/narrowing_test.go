@@ -44,13 +44,19 @@ import (
 
 const narrowingCondition = "a-policy-can-answer"
 
-// narrowingExpression renders the chart and returns the expression of
-// a-policy-can-answer, the same in every main webhook entry.
-func narrowingExpression(t *testing.T, args ...string) string {
+// narrowingExpressions renders the chart and returns the expression of
+// a-policy-can-answer of the validating and of the mutating
+// configuration's main entries (the same in both entries of each).
+func narrowingExpressions(t *testing.T, args ...string) (validate, mutate string) {
 	t.Helper()
 	r := render(t, args...)
+	return narrowingExpression(t, r, "ValidatingWebhookConfiguration"), narrowingExpression(t, r, "MutatingWebhookConfiguration")
+}
+
+func narrowingExpression(t *testing.T, r rendered, kind string) string {
+	t.Helper()
 	var expr string
-	for _, kind := range []string{"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"} {
+	{
 		for _, w := range webhooks(t, r, kind) {
 			name := str(w, "name")
 			if !strings.HasPrefix(name, "tenants.") && !strings.HasPrefix(name, "others.") {
@@ -72,7 +78,7 @@ func narrowingExpression(t *testing.T, args ...string) string {
 		}
 	}
 	if expr == "" {
-		t.Fatal("no webhook entry has " + narrowingCondition)
+		t.Fatalf("no %s entry has %s", kind, narrowingCondition)
 	}
 	return expr
 }
@@ -143,18 +149,31 @@ func rawObject(r runtime.RawExtension) (runtime.Object, error) {
 	return u, nil
 }
 
-// answered reports whether driftguard's answer is anything but a plain
-// allow: a denial, a warning or a patch.
-func answered(a *answer.Answer) bool {
-	return a != nil && (!a.Allowed || len(a.Warnings) > 0 || len(a.Patch) > 0)
+// validated: the validating webhook's answer is a denial or warnings.
+func validated(a *answer.Answer) bool {
+	return a != nil && (!a.Allowed || len(a.Warnings) > 0)
+}
+
+// patched: the mutating webhook's answer is a patch.
+func patched(a *answer.Answer) bool { return a != nil && len(a.Patch) > 0 }
+
+// senders are the validating and mutating entries' conditions.
+type senders struct{ validate, mutate sender }
+
+func newSenders(t *testing.T, validate, mutate string) senders {
+	t.Helper()
+	return senders{newSender(t, validate), newSender(t, mutate)}
 }
 
 // request is one admission request the condition is checked against.
 type request struct {
-	name  string
-	req   *admissionv1.AdmissionRequest
-	state *admit.State // nil: the suite runner's answer is got
-	got   *answer.Answer
+	name string
+	req  *admissionv1.AdmissionRequest
+	// overrides is the suite's and case's configOverrides: the chart is
+	// rendered with them as config (nil: the chart's default config)
+	overrides map[string]any
+	state     *admit.State // nil: the suite runner's answer is got
+	got       *answer.Answer
 }
 
 // fakeReverts reports a recent revert of every given field, for the
@@ -178,10 +197,11 @@ func (f *fakeReverts) Reverts(_, kind, _ string) []input.PastRevert {
 // checkSends answers every request (with the fake revert history holding
 // the fields it changes) and returns the answered requests the condition
 // would not send, and how many were answered and how many sent.
-func checkSends(t *testing.T, s sender, reqs []request, reverts *fakeReverts) (missed []string, answeredN, sentN int) {
+func checkSends(t *testing.T, sendersFor func(overrides map[string]any) senders, reqs []request, reverts *fakeReverts) (missed []string, answeredN, sentN int) {
 	t.Helper()
 	ctx := context.Background()
 	for _, r := range reqs {
+		s := sendersFor(r.overrides)
 		got := r.got
 		if r.state != nil {
 			reverts.fields = nil
@@ -201,19 +221,30 @@ func checkSends(t *testing.T, s sender, reqs []request, reverts *fakeReverts) (m
 			}
 			got = a
 		}
-		sent, err := s.sends(r.req)
+		sent, err := s.validate.sends(r.req)
 		if err != nil {
-			t.Errorf("%s: %s fails to evaluate (failurePolicy would apply): %v", r.name, narrowingCondition, err)
+			t.Errorf("%s: the validating entries' %s fails to evaluate (failurePolicy would apply): %v", r.name, narrowingCondition, err)
+			continue
+		}
+		sentMutate, err := s.mutate.sends(r.req)
+		if err != nil {
+			t.Errorf("%s: the mutating entries' %s fails to evaluate (failurePolicy would apply): %v", r.name, narrowingCondition, err)
 			continue
 		}
 		if sent {
 			sentN++
 		}
-		if answered(got) {
+		if sentMutate {
+			sentN++
+		}
+		if validated(got) || patched(got) {
 			answeredN++
-			if !sent {
-				missed = append(missed, fmt.Sprintf("%s (%s %s): answered %s", r.name, r.req.Operation, r.req.Kind.Kind, answerText(got)))
-			}
+		}
+		if validated(got) && !sent {
+			missed = append(missed, fmt.Sprintf("%s (%s %s): validating webhook not sent, answered %s", r.name, r.req.Operation, r.req.Kind.Kind, answerText(got)))
+		}
+		if patched(got) && !sentMutate {
+			missed = append(missed, fmt.Sprintf("%s (%s %s): mutating webhook not sent, answered %s", r.name, r.req.Operation, r.req.Kind.Kind, answerText(got)))
 		}
 	}
 	return missed, answeredN, sentN
@@ -239,12 +270,18 @@ func answerText(a *answer.Answer) string {
 // runner, each with its suite's config), the fixture reviews, and both
 // made on kinds no policy lists (answered with the default config and
 // the fake revert history).
-func narrowingRequests(t *testing.T) ([]request, *fakeReverts) {
+func narrowingRequests(t *testing.T, helmArgs ...string) ([]request, *fakeReverts) {
 	t.Helper()
 	ctx := context.Background()
 	root := repoRoot(t)
 	reverts := &fakeReverts{kinds: map[string]bool{}}
-	st, err := loader.Load(ctx, loader.Options{Reverts: reverts})
+	// the config the chart renders with helmArgs
+	cfgMap := render(t, helmArgs...).named(t, "ConfigMap", release+"-driftguard-config")
+	cfgFile := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(cfgFile, []byte(getLabelish(cfgMap, "data", "config.yaml")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := loader.Load(ctx, loader.Options{ConfigFile: cfgFile, Reverts: reverts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,11 +301,16 @@ func narrowingRequests(t *testing.T) ([]request, *fakeReverts) {
 	}
 	results := runner.RunSuites(ctx, suites)
 	for i, s := range suites {
+		overrides := suiteOverrides(t, s.File)
 		for j, c := range s.Cases {
 			if c.Request == nil || c.Skip != "" {
 				continue
 			}
-			reqs = append(reqs, request{name: c.FullName(s), req: c.Request, got: results[i].Cases[j].Got})
+			o, ok := overrides[c.Name]
+			if !ok {
+				t.Fatalf("%s: case %q not found in the file", s.File, c.Name)
+			}
+			reqs = append(reqs, request{name: c.FullName(s), req: c.Request, got: results[i].Cases[j].Got, overrides: o})
 		}
 	}
 	reviews, _ := filepath.Glob(filepath.Join(root, "test", "fixtures", "reviews", "*.json"))
@@ -373,6 +415,87 @@ func remark(req *admissionv1.AdmissionRequest, m mark) (*admissionv1.AdmissionRe
 	return out, nil
 }
 
+// suiteOverrides reads a suite file's configOverrides merged per case
+// (suite's, then the case's), by case name. No bundled suite names a
+// config file of its own; one that does fails here.
+func suiteOverrides(t *testing.T, file string) map[string]map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec suite.FileSpec
+	if err := yaml.Unmarshal(b, &spec); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	if len(spec.Config) > 0 && string(spec.Config) != "null" {
+		t.Fatalf("%s names a config: render the chart with it to check it", file)
+	}
+	out := map[string]map[string]any{}
+	for _, raw := range spec.Cases {
+		var cs suite.CaseSpec
+		if err := json.Unmarshal(raw, &cs); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if len(cs.Config) > 0 && string(cs.Config) != "null" {
+			t.Fatalf("%s case %q names a config: render the chart with it to check it", file, cs.Name)
+		}
+		var merged map[string]any
+		for _, o := range []map[string]any{spec.ConfigOverrides, cs.ConfigOverrides} {
+			if o != nil {
+				merged = mergeMaps(merged, o)
+			}
+		}
+		out[cs.Name] = merged
+	}
+	return out
+}
+
+// mergeMaps merges o over m as suite configOverrides and the chart's
+// config value do: maps key by key, anything else replaced.
+func mergeMaps(m, o map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		out[k] = v
+	}
+	for k, v := range o {
+		if om, ok := v.(map[string]any); ok {
+			if mm, ok := out[k].(map[string]any); ok {
+				out[k] = mergeMaps(mm, om)
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// sendersFor renders the chart with webhook.narrowing.enabled, args and
+// the config overrides of a request (once per distinct overrides).
+func sendersFor(t *testing.T, args ...string) func(map[string]any) senders {
+	cache := map[string]senders{}
+	return func(overrides map[string]any) senders {
+		t.Helper()
+		key := ""
+		var all []string
+		if overrides != nil {
+			b, err := json.Marshal(overrides)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key = string(b)
+			all = append(all, "--set-json", "config="+key)
+		}
+		if s, ok := cache[key]; ok {
+			return s
+		}
+		all = append(append(all, "--set", "webhook.narrowing.enabled=true"), args...)
+		v, m := narrowingExpressions(t, all...)
+		cache[key] = newSenders(t, v, m)
+		return cache[key]
+	}
+}
+
 // rekind is req made on another kind: kind, resource and the objects'
 // apiVersion and kind replaced.
 func rekind(req *admissionv1.AdmissionRequest, gvk metav1.GroupVersionKind) (*admissionv1.AdmissionRequest, error) {
@@ -403,28 +526,35 @@ func rekind(req *admissionv1.AdmissionRequest, gvk metav1.GroupVersionKind) (*ad
 }
 
 func TestNarrowingSendsEveryAnsweredRequest(t *testing.T) {
-	expr := narrowingExpression(t, "--set", "webhook.narrowing.enabled=true")
-	s := newSender(t, expr)
-	reqs, reverts := narrowingRequests(t)
-	missed, answeredN, sentN := checkSends(t, s, reqs, reverts)
-	for _, m := range missed {
-		t.Errorf("not sent, but answered: %s", m)
-	}
-	if answeredN < 50 {
-		t.Errorf("only %d of %d requests were answered: the check proves little", answeredN, len(reqs))
-	}
-	t.Logf("%d requests, %d answered, %d sent by %s", len(reqs), answeredN, sentN, narrowingCondition)
-	if sentN == len(reqs) {
-		t.Errorf("%s sends every request: it narrows nothing", narrowingCondition)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"defaults", nil},
+		// the mutating entries then get what the validating ones get
+		{"a policy in warn mode", []string{"--set", "config.policies.owned_fields.mode=warn"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reqs, reverts := narrowingRequests(t, tc.args...)
+			missed, answeredN, sentN := checkSends(t, sendersFor(t, tc.args...), reqs, reverts)
+			for _, m := range missed {
+				t.Errorf("not sent, but answered: %s", m)
+			}
+			if answeredN < 50 {
+				t.Errorf("only %d of %d requests were answered: the check proves little", answeredN, len(reqs))
+			}
+			t.Logf("%d requests, %d answered, %d of %d webhook calls sent by %s", len(reqs), answeredN, sentN, 2*len(reqs), narrowingCondition)
+			if sentN == 2*len(reqs) {
+				t.Errorf("%s sends every request: it narrows nothing", narrowingCondition)
+			}
+		})
 	}
 }
 
 // The check finds a condition that leaves out what policies answer.
 func TestNarrowingCheckCatchesAMissingKind(t *testing.T) {
-	expr := narrowingExpression(t, "--set", "webhook.narrowing.enabled=true",
-		"--set-json", `webhook.narrowing.kinds={"CREATE":["Pod"],"UPDATE":["Pod"],"DELETE":["Pod"]}`)
 	reqs, reverts := narrowingRequests(t)
-	missed, _, _ := checkSends(t, newSender(t, expr), reqs, reverts)
+	missed, _, _ := checkSends(t, sendersFor(t, "--set-json", `webhook.narrowing.kinds={"CREATE":["Pod"],"UPDATE":["Pod"],"DELETE":["Pod"]}`), reqs, reverts)
 	if len(missed) == 0 {
 		t.Fatal("a condition that lists no Deployment, Secret, ConfigMap or Namespace passed the check")
 	}
@@ -484,7 +614,8 @@ func uniqSorted(s []string) []string {
 // policy warns about it.
 func TestNarrowingSendsDeprecatedVersions(t *testing.T) {
 	ctx := context.Background()
-	s := newSender(t, narrowingExpression(t, "--set", "webhook.narrowing.enabled=true"))
+	v, _ := narrowingExpressions(t, "--set", "webhook.narrowing.enabled=true")
+	s := newSender(t, v)
 	st, err := loader.Load(ctx, loader.Options{})
 	if err != nil {
 		t.Fatal(err)

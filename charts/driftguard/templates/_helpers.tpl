@@ -136,7 +136,11 @@ kind ("validate" or "mutate"), path.
 }}
 {{- $conds := $v.matchConditions | default list }}
 {{- if $v.narrowing.enabled }}
-{{- $conds = append (deepCopy $conds) (dict "name" "a-policy-can-answer" "expression" (include "driftguard.narrowingExpression" $root)) }}
+{{- $expr := include "driftguard.narrowingExpression" $root }}
+{{- if eq .kind "mutate" }}
+{{- $expr = include "driftguard.narrowingMutateExpression" (dict "root" $root "validate" $expr) }}
+{{- end }}
+{{- $conds = append (deepCopy $conds) (dict "name" "a-policy-can-answer" "expression" $expr) }}
 {{- end }}
 {{- if $conds }}
 {{- $_ := set $common "matchConditions" $conds }}
@@ -326,6 +330,34 @@ fixture reviews.
   (printf "request.operation == 'UPDATE' && %s" $updateMarks)
   (printf "request.operation == 'DELETE' && %s" $deleteMarks) }}
 {{- join " ||\n" $parts }}
+{{- end }}
+
+{{/*
+driftguard.narrowingMutateExpression: a-policy-can-answer of the mutating
+entries. The mutating webhook answers with a patch only to keep the drift
+record (its annotation is on oldObject or object), to record hand edits
+that warn mode or break-glass allow, and with policies' patch rules (no
+bundled policy has one). So it is sent requests with the drift annotation,
+and those of members of config breakGlass.groups that the validating
+entries are sent; with a policy in warn mode (config defaultMode or
+policies.<name>.mode), or webhook.narrowing.patchPolicies, everything the
+validating entries are sent. Arguments: dict with root and validate (the
+validating entries' expression). Scale requests are answered without a
+patch, so they are not sent unless as the above.
+*/}}
+{{- define "driftguard.narrowingMutateExpression" -}}
+{{- $root := .root }}
+{{- $cfg := include "driftguard.configYAML" $root | fromYaml }}
+{{- $everything := $root.Values.webhook.narrowing.patchPolicies }}
+{{- if eq ($cfg.defaultMode | default "enforce") "warn" }}{{- $everything = true }}{{- end }}
+{{- range $name, $p := $cfg.policies }}{{- if eq ((($p | default dict).mode) | default "") "warn" }}{{- $everything = true }}{{- end }}{{- end }}
+{{- if $everything }}
+{{- .validate }}
+{{- else }}
+{{- $drift := $cfg.driftAnnotation | default "driftguard.io/drift" }}
+{{- $groups := ($cfg.breakGlass).groups | default list }}
+{{- printf "[oldObject, object].exists(o, o != null && has(o.metadata) && has(o.metadata.annotations) && '%s' in o.metadata.annotations) ||\nhas(request.userInfo.groups) && request.userInfo.groups.exists(g, g in %s) && (\n%s)" $drift (include "driftguard.celList" $groups) .validate }}
+{{- end }}
 {{- end }}
 
 {{/* driftguard.celList: a list of strings as a CEL list literal. */}}
