@@ -325,10 +325,13 @@ func narrowingRequests(t *testing.T, helmArgs ...string) ([]request, *fakeRevert
 		reqs = append(reqs, request{name: "reviews/" + filepath.Base(p), req: rv.Request, state: st})
 	}
 	// The same requests on kinds no policy lists: only the kinds ["*"]
-	// policies and the drift record can answer them.
+	// policies and the drift record can answer them (and, for ConfigMaps,
+	// tenancy_guard and version_matrix by name).
 	others := []metav1.GroupVersionKind{
 		{Group: "example.com", Version: "v1", Kind: "Widget"},
 		{Group: "", Version: "v1", Kind: "Service"},
+		// listed, but sent only by name (webhook.narrowing.configMapsByName)
+		{Group: "", Version: "v1", Kind: "ConfigMap"},
 	}
 	n := len(reqs)
 	for _, r := range reqs[:n] {

@@ -258,8 +258,14 @@ mutating webhook's drift record, can answer, so the API server calls
 driftguard for nothing else. A request is sent when
   - it is a subresource (the scale rules), or
   - its kind is in webhook.narrowing.kinds for its operation (the kinds
-    the policies with a kinds list declare; the audited kinds on UPDATE,
-    for revert_warning's input.reverts), or
+    the policies with a kinds list declare), or
+  - it is an UPDATE by a person (not system:*, no service account) of an
+    audited kind (config audit.kinds: revert_warning's input.reverts
+    comes from the audit's revert history), or
+  - with webhook.narrowing.configMapsByName, it is a ConfigMap named in
+    tenancy_guard's protectedConfigMaps or a versionMatrix input (the
+    only ConfigMaps tenancy_guard and version_matrix answer; ConfigMap
+    is then left out of the kinds), or
   - it is a CREATE/UPDATE made in a deprecated version (deprecated_apis:
     driftguard.deprecatedVersions plus the policy's params.extra rows), or
   - it is an UPDATE whose oldObject or object, or a DELETE whose
@@ -282,11 +288,14 @@ fixture reviews.
 {{- $kinds := dict }}
 {{- range $op := list "CREATE" "UPDATE" "DELETE" }}
 {{- $k := get ($n.kinds | default dict) $op | default list }}
-{{- if eq $op "UPDATE" }}
-{{- range ($cfg.audit).kinds }}{{- $k = append $k .kind }}{{- end }}
-{{- end }}
+{{- if $n.configMapsByName }}{{- $k = without $k "ConfigMap" }}{{- end }}
 {{- $_ := set $kinds $op (include "driftguard.celList" ($k | uniq | sortAlpha)) }}
 {{- end }}
+{{- $audited := list }}
+{{- range ($cfg.audit).kinds }}{{- $audited = append $audited .kind }}{{- end }}
+{{- $configMaps := list }}
+{{- range (((($cfg.policies).tenancy_guard).params).protectedConfigMaps) }}{{- $configMaps = append $configMaps . }}{{- end }}
+{{- range $cfg.versionMatrix }}{{- range .inputs }}{{- $configMaps = append $configMaps .configMap }}{{- end }}{{- end }}
 {{- $gvs := list }}
 {{- $gvks := list }}
 {{- range (include "driftguard.deprecatedVersions" . | fromYamlArray) }}
@@ -326,9 +335,13 @@ fixture reviews.
   (printf "request.operation == 'CREATE' && request.kind.kind in %s" (get $kinds "CREATE"))
   (printf "request.operation == 'UPDATE' && request.kind.kind in %s" (get $kinds "UPDATE"))
   (printf "request.operation == 'DELETE' && request.kind.kind in %s" (get $kinds "DELETE"))
+  (printf "request.operation == 'UPDATE' && request.kind.kind in %s && has(request.userInfo.username) && request.userInfo.username != '' && !request.userInfo.username.startsWith('system:')" (include "driftguard.celList" ($audited | uniq | sortAlpha)))
   (printf "request.operation in ['CREATE', 'UPDATE'] && %s" $deprecated)
   (printf "request.operation == 'UPDATE' && %s" $updateMarks)
   (printf "request.operation == 'DELETE' && %s" $deleteMarks) }}
+{{- if $n.configMapsByName }}
+{{- $parts = append $parts (printf "request.kind.kind == 'ConfigMap' && request.kind.group == '' && ((has(request.namespace) ? request.namespace : '') + '/' + (has(request.name) ? request.name : '')) in %s" (include "driftguard.celList" ($configMaps | uniq | sortAlpha))) }}
+{{- end }}
 {{- join " ||\n" $parts }}
 {{- end }}
 
