@@ -29,6 +29,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,6 +107,36 @@ func apiserverCalls(t *testing.T) map[string]callStat {
 		c.count += m.GetHistogram().GetSampleCount()
 		c.sum += m.GetHistogram().GetSampleSum()
 		out[k] = c
+	}
+	return out
+}
+
+// driftguardRequests reads driftguard's driftguard_admission_requests_total
+// (real writes) by "webhook kind operation".
+func driftguardRequests(t *testing.T) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + s.metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	if fam := fams["driftguard_admission_requests_total"]; fam != nil {
+		for _, m := range fam.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			if l["dry_run"] != "false" {
+				continue
+			}
+			out[l["webhook"]+" "+l["kind"]+" "+l["operation"]] += m.GetCounter().GetValue()
+		}
 	}
 	return out
 }
@@ -447,6 +478,7 @@ subjects:
 		denied, warned    float64
 		patched           float64
 		outcomes          []string
+		kinds             map[string]float64 // driftguard's requests by webhook, kind, operation
 		failedKubectlRuns []string
 	}
 	var results []variantResult
@@ -457,13 +489,13 @@ subjects:
 		hooks := renderCallsHooks(t, helm, v.set...)
 		mustSucceed(t, s.kubectlIn(hooks, "apply", "--server-side", "--field-manager=helm", "--force-conflicts", "-f", "-"))
 		tenantNS := spaces(vi)[0]
-		// live: a dry-run ConfigMap create in the tenant namespace is sent
+		// live: a dry-run Deployment create in the tenant namespace is sent
 		// through the chart's tenant entry (and, with narrowing, a Service
 		// create is not: the new configuration is the one in use)
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			b := apiserverCalls(t)
-			r1 := k(asAlice, "create", "configmap", "probe", "-n", tenantNS, "--dry-run=server")
+			r1 := k(asAlice, "create", "deployment", "probe", "-n", tenantNS, "--image="+imgV1, "--dry-run=server")
 			m := apiserverCalls(t)
 			r2 := k(asAlice, "create", "service", "clusterip", "probe", "-n", tenantNS, "--tcp=80:80", "--dry-run=server")
 			a := apiserverCalls(t)
@@ -477,7 +509,7 @@ subjects:
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: the chart's webhooks are not in use after 30s (ConfigMap probe sent %d times, Service probe %d times, want 1 and %d):\n%s\n%s",
+				t.Fatalf("%s: the chart's webhooks are not in use after 30s (Deployment probe sent %d times, Service probe %d times, want 1 and %d):\n%s\n%s",
 					v.name, cm, svc, wantSvc, r1, r2)
 			}
 			time.Sleep(300 * time.Millisecond)
@@ -486,6 +518,7 @@ subjects:
 		var res variantResult
 		dBefore, wBefore := decisionsOf("deny"), decisionsOf("warn")
 		pBefore := metric(t, "driftguard_admission_requests_total", map[string]string{"webhook": "mutate", "answer": "patched", "dry_run": "false"})
+		kindsBefore := driftguardRequests(t)
 		start := apiserverCalls(t)
 		prev := start
 		for si, step := range mix {
@@ -507,6 +540,12 @@ subjects:
 			res.writes += n
 		}
 		res.calls, res.seconds, res.by = callsDelta(start, prev)
+		res.kinds = map[string]float64{}
+		for k, v := range driftguardRequests(t) {
+			if d := v - kindsBefore[k]; d > 0 {
+				res.kinds[k] = d
+			}
+		}
 		res.denied = decisionsOf("deny") - dBefore
 		res.warned = decisionsOf("warn") - wBefore
 		res.patched = metric(t, "driftguard_admission_requests_total", map[string]string{"webhook": "mutate", "answer": "patched", "dry_run": "false"}) - pBefore
@@ -555,6 +594,33 @@ subjects:
 		}
 		fmt.Fprintf(&b, "%s: %d calls for %d writes, %.1f s in webhooks (%.2f ms per call, %.2f ms per write); driftguard answered deny %v, warn %v, patched %v; by webhook/operation/type: %s\n",
 			variants[i].name, r.calls, r.writes, r.seconds, perCall, perWrite, r.denied, r.warned, r.patched, strings.Join(by, " "))
+	}
+	// what driftguard received, by kind and operation (the chart's
+	// webhooks; the suite's own skip the mix's namespaces, but not
+	// cluster-scoped objects, e.g. the audit's ClusterReport)
+	keySet := map[string]bool{}
+	for _, r := range results {
+		for k := range r.kinds {
+			keySet[k] = true
+		}
+	}
+	keys := make([]string, 0, len(keySet))
+	for k := range keySet {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fmt.Fprintf(&b, "requests driftguard received (driftguard_admission_requests_total, dry_run=false), by webhook, kind and operation:\n")
+	fmt.Fprintf(&b, "%-52s", "webhook kind operation")
+	for _, v := range variants {
+		fmt.Fprintf(&b, " %15s", v.name)
+	}
+	b.WriteString("\n")
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%-52s", k)
+		for _, r := range results {
+			fmt.Fprintf(&b, " %15v", r.kinds[k])
+		}
+		b.WriteString("\n")
 	}
 	def, nar := results[1], results[2]
 	if def.calls > 0 {
