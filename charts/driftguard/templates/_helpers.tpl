@@ -283,8 +283,6 @@ fixture reviews.
 {{- define "driftguard.narrowingExpression" -}}
 {{- $n := .Values.webhook.narrowing }}
 {{- $cfg := include "driftguard.configYAML" . | fromYaml }}
-{{- $q := dict }}
-{{- /* CEL string lists: ['a', 'b'] (names never hold quotes: the schema says so) */}}
 {{- $kinds := dict }}
 {{- range $op := list "CREATE" "UPDATE" "DELETE" }}
 {{- $k := get ($n.kinds | default dict) $op | default list }}
@@ -319,7 +317,7 @@ fixture reviews.
 {{- $bookkeeping := ((($cfg.policies).operator_state).params).annotationPrefixes | default (list "kopf.zalando.org/") }}
 {{- $labels := list "kustomize.toolkit.fluxcd.io/name" }}
 {{- $mf := printf "m.manager.lowerAscii() in %s" (include "driftguard.celList" ($managers | uniq)) }}
-{{- range ($prefixes | uniq) }}{{- $mf = printf "%s || m.manager.lowerAscii().startsWith('%s')" $mf . }}{{- end }}
+{{- range ($prefixes | uniq) }}{{- $mf = printf "%s || m.manager.lowerAscii().startsWith(%s)" $mf (include "driftguard.celString" .) }}{{- end }}
 {{- $marks := printf "(has(o.metadata.annotations) && (o.metadata.annotations.exists(k, k in %s || %s)) || has(o.metadata.labels) && o.metadata.labels.exists(k, k in %s) || has(o.metadata.managedFields) && o.metadata.managedFields.exists(m, has(m.manager) && (%s)))"
   (include "driftguard.celList" $annotations)
   (include "driftguard.celPrefixes" (dict "var" "k" "prefixes" $bookkeeping))
@@ -369,21 +367,26 @@ patch, so they are not sent unless as the above.
 {{- else }}
 {{- $drift := $cfg.driftAnnotation | default "driftguard.io/drift" }}
 {{- $groups := ($cfg.breakGlass).groups | default list }}
-{{- printf "[oldObject, object].exists(o, o != null && has(o.metadata) && has(o.metadata.annotations) && '%s' in o.metadata.annotations) ||\nhas(request.userInfo.groups) && request.userInfo.groups.exists(g, g in %s) && (\n%s)" $drift (include "driftguard.celList" $groups) .validate }}
+{{- printf "[oldObject, object].exists(o, o != null && has(o.metadata) && has(o.metadata.annotations) && %s in o.metadata.annotations) ||\nhas(request.userInfo.groups) && request.userInfo.groups.exists(g, g in %s) && (\n%s)" (include "driftguard.celString" $drift) (include "driftguard.celList" $groups) .validate }}
 {{- end }}
+{{- end }}
+
+{{/* driftguard.celString: a string as a CEL string literal ('...', quotes and backslashes escaped). */}}
+{{- define "driftguard.celString" -}}
+{{- printf "'%s'" (. | toString | replace "\\" "\\\\" | replace "'" "\\'") }}
 {{- end }}
 
 {{/* driftguard.celList: a list of strings as a CEL list literal. */}}
 {{- define "driftguard.celList" -}}
 {{- $q := list }}
-{{- range . }}{{- $q = append $q (printf "'%s'" .) }}{{- end }}
+{{- range . }}{{- $q = append $q (include "driftguard.celString" .) }}{{- end }}
 {{- printf "[%s]" (join ", " $q) }}
 {{- end }}
 
 {{/* driftguard.celPrefixes: var.startsWith(p) || ... for prefixes ("false" for none). */}}
 {{- define "driftguard.celPrefixes" -}}
 {{- $q := list }}
-{{- range .prefixes }}{{- $q = append $q (printf "%s.startsWith('%s')" $.var .) }}{{- end }}
+{{- range .prefixes }}{{- $q = append $q (printf "%s.startsWith(%s)" $.var (include "driftguard.celString" .)) }}{{- end }}
 {{- if $q }}{{ join " || " $q }}{{ else }}false{{ end }}
 {{- end }}
 
