@@ -363,6 +363,7 @@ type mark struct {
 	name                string
 	annotations, labels map[string]any
 	oldAnnotations      map[string]any // on oldObject only
+	ownerReferences     []any
 }
 
 var marks = []mark{
@@ -371,6 +372,8 @@ var marks = []mark{
 	{name: "(Flux applied)", labels: map[string]any{"kustomize.toolkit.fluxcd.io/name": "apps", "kustomize.toolkit.fluxcd.io/namespace": "flux-system"}},
 	{name: "(kopf handled)", annotations: map[string]any{"kopf.zalando.org/last-handled-configuration": "{}"}},
 	{name: "(owner annotation)", annotations: map[string]any{"driftguard.io/owner": "terraform"}},
+	{name: "(controlled by an ExternalSecret)", ownerReferences: []any{map[string]any{
+		"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "name": "api", "uid": "0b6e6b6e-1111-2222-3333-444455556666", "controller": true}}},
 	{name: "(drift record removed)", oldAnnotations: map[string]any{"driftguard.io/drift": `{"edits":[{"by":"bob","at":"2026-01-01T00:00:00Z","owner":"terraform","fields":["spec.replicas"],"policy":"owned_fields","reason":"warn mode"}]}`}},
 }
 
@@ -395,6 +398,9 @@ func remark(req *admissionv1.AdmissionRequest, m mark) (*admissionv1.AdmissionRe
 		delete(md, "annotations")
 		if m.annotations != nil {
 			md["annotations"] = m.annotations
+		}
+		if m.ownerReferences != nil {
+			md["ownerReferences"] = m.ownerReferences
 		}
 		if i == 1 && m.oldAnnotations != nil {
 			md["annotations"] = m.oldAnnotations
