@@ -134,8 +134,16 @@ kind ("validate" or "mutate"), path.
   "matchPolicy" "Equivalent"
   "clientConfig" (include "driftguard.clientConfig" (dict "root" $root "path" .path) | fromYaml)
 }}
-{{- if $v.matchConditions }}
-{{- $_ := set $common "matchConditions" $v.matchConditions }}
+{{- $conds := $v.matchConditions | default list }}
+{{- if $v.narrowing.enabled }}
+{{- $expr := include "driftguard.narrowingExpression" $root }}
+{{- if eq .kind "mutate" }}
+{{- $expr = include "driftguard.narrowingMutateExpression" (dict "root" $root "validate" $expr) }}
+{{- end }}
+{{- $conds = append (deepCopy $conds) (dict "name" "a-policy-can-answer" "expression" $expr) }}
+{{- end }}
+{{- if $conds }}
+{{- $_ := set $common "matchConditions" $conds }}
 {{- end }}
 {{- if eq .kind "mutate" }}
 {{- $_ := set $common "reinvocationPolicy" $v.mutating.reinvocationPolicy }}
@@ -241,4 +249,175 @@ mergeOverwrite it does not skip "empty" values such as false.
 {{/* "true" when the audit runs on an elected leader (several replicas). */}}
 {{- define "driftguard.leaderElection" -}}
 {{- if and (include "driftguard.cluster" .) .Values.server.audit .Values.server.leaderElection (gt (int .Values.replicaCount) 1) }}true{{ end }}
+{{- end }}
+
+{{/*
+driftguard.narrowingExpression (webhook.narrowing.enabled): a CEL
+condition that is true for every request a bundled policy, or the
+mutating webhook's drift record, can answer, so the API server calls
+driftguard for nothing else. A request is sent when
+  - it is a subresource (the scale rules), or
+  - its kind is in webhook.narrowing.kinds for its operation (the kinds
+    the policies with a kinds list declare), or
+  - it is an UPDATE by a person (not system:*, no service account) of an
+    audited kind (config audit.kinds: revert_warning's input.reverts
+    comes from the audit's revert history), or
+  - with webhook.narrowing.configMapsByName, it is a ConfigMap named in
+    tenancy_guard's protectedConfigMaps or a versionMatrix input (the
+    only ConfigMaps tenancy_guard and version_matrix answer; ConfigMap
+    is then left out of the kinds), or
+  - it is a CREATE/UPDATE made in a deprecated version (deprecated_apis:
+    driftguard.deprecatedVersions plus the policy's params.extra rows), or
+  - it is an UPDATE whose oldObject or object, or a DELETE whose
+    oldObject, shows what the kinds ["*"] policies (owned_fields,
+    operator_state, revert_warning) and the drift record read: the owner
+    or drift annotation, an operator bookkeeping annotation
+    (operator_state's annotationPrefixes), an Argo CD tracking-id
+    annotation, a Flux Kustomization label, a managedFields entry of a
+    declared owner's manager, a controller ownerReference (on DELETE:
+    one of a kind a declared owner has).
+Every field is guarded with has(): an error would apply failurePolicy.
+test/chart/narrowing_test.go evaluates it over the policy suites and
+fixture reviews.
+*/}}
+{{- define "driftguard.narrowingExpression" -}}
+{{- $n := .Values.webhook.narrowing }}
+{{- $cfg := include "driftguard.configYAML" . | fromYaml }}
+{{- $kinds := dict }}
+{{- range $op := list "CREATE" "UPDATE" "DELETE" }}
+{{- $k := get ($n.kinds | default dict) $op | default list }}
+{{- if $n.configMapsByName }}{{- $k = without $k "ConfigMap" }}{{- end }}
+{{- $_ := set $kinds $op (include "driftguard.celList" ($k | uniq | sortAlpha)) }}
+{{- end }}
+{{- $audited := list }}
+{{- range ($cfg.audit).kinds }}{{- $audited = append $audited .kind }}{{- end }}
+{{- $configMaps := list }}
+{{- range (((($cfg.policies).tenancy_guard).params).protectedConfigMaps) }}{{- $configMaps = append $configMaps . }}{{- end }}
+{{- range $cfg.versionMatrix }}{{- range .inputs }}{{- $configMaps = append $configMaps .configMap }}{{- end }}{{- end }}
+{{- $gvs := list }}
+{{- $gvks := list }}
+{{- range (include "driftguard.deprecatedVersions" . | fromYamlArray) }}
+{{- if eq .kind "*" }}{{- $gvs = append $gvs .gv }}{{- else }}{{- $gvks = append $gvks (printf "%s/%s" .gv .kind) }}{{- end }}
+{{- end }}
+{{- range ((($cfg.policies).deprecated_apis).params).extra }}
+{{- $gv := .version }}
+{{- if .group }}{{- $gv = printf "%s/%s" .group .version }}{{- end }}
+{{- if eq (.kind | default "*") "*" }}{{- $gvs = append $gvs $gv }}{{- else }}{{- $gvks = append $gvks (printf "%s/%s" $gv .kind) }}{{- end }}
+{{- end }}
+{{- $managers := list }}
+{{- $prefixes := list }}
+{{- $ownerKinds := list }}
+{{- range $cfg.owners }}
+{{- range .managers }}
+{{- if hasSuffix "*" . }}{{- $prefixes = append $prefixes (trimSuffix "*" . | lower) }}{{- else }}{{- $managers = append $managers (lower .) }}{{- end }}
+{{- end }}
+{{- range .kinds }}{{- $ownerKinds = append $ownerKinds .kind }}{{- end }}
+{{- end }}
+{{- $annotations := list ($cfg.ownerAnnotation | default "driftguard.io/owner") ($cfg.driftAnnotation | default "driftguard.io/drift") "argocd.argoproj.io/tracking-id" }}
+{{- $bookkeeping := ((($cfg.policies).operator_state).params).annotationPrefixes | default (list "kopf.zalando.org/") }}
+{{- $labels := list "kustomize.toolkit.fluxcd.io/name" }}
+{{- $mf := printf "m.manager.lowerAscii() in %s" (include "driftguard.celList" ($managers | uniq)) }}
+{{- range ($prefixes | uniq) }}{{- $mf = printf "%s || m.manager.lowerAscii().startsWith(%s)" $mf (include "driftguard.celString" .) }}{{- end }}
+{{- $marks := printf "(has(o.metadata.annotations) && (o.metadata.annotations.exists(k, k in %s || %s)) || has(o.metadata.labels) && o.metadata.labels.exists(k, k in %s) || has(o.metadata.managedFields) && o.metadata.managedFields.exists(m, has(m.manager) && (%s)))"
+  (include "driftguard.celList" $annotations)
+  (include "driftguard.celPrefixes" (dict "var" "k" "prefixes" $bookkeeping))
+  (include "driftguard.celList" $labels)
+  $mf }}
+{{- $ctrl := "has(o.metadata.ownerReferences) && o.metadata.ownerReferences.exists(r, has(r.controller) && r.controller" }}
+{{- $updateMarks := printf "[oldObject, object].exists(o, o != null && has(o.metadata) && (%s || %s)))" $marks $ctrl }}
+{{- $deleteMarks := printf "[oldObject].exists(o, o != null && has(o.metadata) && (%s || %s && has(r.kind) && r.kind in %s)))" $marks $ctrl (include "driftguard.celList" ($ownerKinds | uniq)) }}
+{{- $gvOf := "(k.group == '' ? k.version : k.group + '/' + k.version)" }}
+{{- $deprecated := printf "(has(request.requestKind) ? [request.kind, request.requestKind] : [request.kind]).exists(k, %s in %s || %s + '/' + k.kind in %s)" $gvOf (include "driftguard.celList" ($gvs | uniq)) $gvOf (include "driftguard.celList" ($gvks | uniq)) }}
+{{- $parts := list
+  "has(request.subResource) && request.subResource != ''"
+  (printf "request.operation == 'CREATE' && request.kind.kind in %s" (get $kinds "CREATE"))
+  (printf "request.operation == 'UPDATE' && request.kind.kind in %s" (get $kinds "UPDATE"))
+  (printf "request.operation == 'DELETE' && request.kind.kind in %s" (get $kinds "DELETE"))
+  (printf "request.operation == 'UPDATE' && request.kind.kind in %s && has(request.userInfo.username) && request.userInfo.username != '' && !request.userInfo.username.startsWith('system:')" (include "driftguard.celList" ($audited | uniq | sortAlpha)))
+  (printf "request.operation in ['CREATE', 'UPDATE'] && %s" $deprecated)
+  (printf "request.operation == 'UPDATE' && %s" $updateMarks)
+  (printf "request.operation == 'DELETE' && %s" $deleteMarks) }}
+{{- if $n.configMapsByName }}
+{{- $parts = append $parts (printf "request.kind.kind == 'ConfigMap' && request.kind.group == '' && ((has(request.namespace) ? request.namespace : '') + '/' + (has(request.name) ? request.name : '')) in %s" (include "driftguard.celList" ($configMaps | uniq | sortAlpha))) }}
+{{- end }}
+{{- join " ||\n" $parts }}
+{{- end }}
+
+{{/*
+driftguard.narrowingMutateExpression: a-policy-can-answer of the mutating
+entries. The mutating webhook answers with a patch only to keep the drift
+record (its annotation is on oldObject or object), to record hand edits
+that warn mode or break-glass allow, and with policies' patch rules (no
+bundled policy has one). So it is sent requests with the drift annotation,
+and those of members of config breakGlass.groups that the validating
+entries are sent; with a policy in warn mode (config defaultMode or
+policies.<name>.mode), or webhook.narrowing.patchPolicies, everything the
+validating entries are sent. Arguments: dict with root and validate (the
+validating entries' expression). Scale requests are answered without a
+patch, so they are not sent unless as the above.
+*/}}
+{{- define "driftguard.narrowingMutateExpression" -}}
+{{- $root := .root }}
+{{- $cfg := include "driftguard.configYAML" $root | fromYaml }}
+{{- $everything := $root.Values.webhook.narrowing.patchPolicies }}
+{{- if eq ($cfg.defaultMode | default "enforce") "warn" }}{{- $everything = true }}{{- end }}
+{{- range $name, $p := $cfg.policies }}{{- if eq ((($p | default dict).mode) | default "") "warn" }}{{- $everything = true }}{{- end }}{{- end }}
+{{- if $everything }}
+{{- .validate }}
+{{- else }}
+{{- $drift := $cfg.driftAnnotation | default "driftguard.io/drift" }}
+{{- $groups := ($cfg.breakGlass).groups | default list }}
+{{- printf "[oldObject, object].exists(o, o != null && has(o.metadata) && has(o.metadata.annotations) && %s in o.metadata.annotations) ||\nhas(request.userInfo.groups) && request.userInfo.groups.exists(g, g in %s) && (\n%s)" (include "driftguard.celString" $drift) (include "driftguard.celList" $groups) .validate }}
+{{- end }}
+{{- end }}
+
+{{/* driftguard.celString: a string as a CEL string literal ('...', quotes and backslashes escaped). */}}
+{{- define "driftguard.celString" -}}
+{{- printf "'%s'" (. | toString | replace "\\" "\\\\" | replace "'" "\\'") }}
+{{- end }}
+
+{{/* driftguard.celList: a list of strings as a CEL list literal. */}}
+{{- define "driftguard.celList" -}}
+{{- $q := list }}
+{{- range . }}{{- $q = append $q (include "driftguard.celString" .) }}{{- end }}
+{{- printf "[%s]" (join ", " $q) }}
+{{- end }}
+
+{{/* driftguard.celPrefixes: var.startsWith(p) || ... for prefixes ("false" for none). */}}
+{{- define "driftguard.celPrefixes" -}}
+{{- $q := list }}
+{{- range .prefixes }}{{- $q = append $q (printf "%s.startsWith(%s)" $.var (include "driftguard.celString" .)) }}{{- end }}
+{{- if $q }}{{ join " || " $q }}{{ else }}false{{ end }}
+{{- end }}
+
+{{/*
+driftguard.deprecatedVersions: the API versions the deprecated_apis
+policy's builtin table warns about, as gv (group/version, or version for
+the core group) and kind ("*" for every kind). test/chart checks it
+against the policy.
+*/}}
+{{- define "driftguard.deprecatedVersions" -}}
+- {gv: extensions/v1beta1, kind: "*"}
+- {gv: apps/v1beta1, kind: "*"}
+- {gv: apps/v1beta2, kind: "*"}
+- {gv: networking.k8s.io/v1beta1, kind: "*"}
+- {gv: policy/v1beta1, kind: "*"}
+- {gv: batch/v1beta1, kind: "*"}
+- {gv: autoscaling/v2beta1, kind: "*"}
+- {gv: autoscaling/v2beta2, kind: "*"}
+- {gv: discovery.k8s.io/v1beta1, kind: "*"}
+- {gv: events.k8s.io/v1beta1, kind: "*"}
+- {gv: node.k8s.io/v1beta1, kind: "*"}
+- {gv: storage.k8s.io/v1beta1, kind: "*"}
+- {gv: flowcontrol.apiserver.k8s.io/v1beta1, kind: "*"}
+- {gv: flowcontrol.apiserver.k8s.io/v1beta2, kind: "*"}
+- {gv: flowcontrol.apiserver.k8s.io/v1beta3, kind: "*"}
+- {gv: admissionregistration.k8s.io/v1beta1, kind: "*"}
+- {gv: apiextensions.k8s.io/v1beta1, kind: "*"}
+- {gv: apiregistration.k8s.io/v1beta1, kind: "*"}
+- {gv: certificates.k8s.io/v1beta1, kind: "*"}
+- {gv: coordination.k8s.io/v1beta1, kind: "*"}
+- {gv: rbac.authorization.k8s.io/v1beta1, kind: "*"}
+- {gv: scheduling.k8s.io/v1beta1, kind: "*"}
+- {gv: v1, kind: Endpoints}
 {{- end }}
