@@ -435,6 +435,10 @@ func run(args []string, stdout io.Writer) error {
 	var report strings.Builder
 	fmt.Fprintf(&report, "Load generator: `go run ./test/bench %s`; servers pinned to CPU %d with GOMAXPROCS=%d (the load generator to another); mix: %s.\n\n",
 		strings.Join(args, " "), o.cpu, o.procs, mixText(m))
+	if slices.Contains(o.targets, "gatekeeper") {
+		fmt.Fprintf(&report, "Gatekeeper from %s (its validating webhook, `/v1/admit`) with two constraints: Deployments carry the label `app`; only %s may change a container image of a Deployment or Pod. Its kube-apiserver and etcd run on the load generator's CPU.\n\n",
+			o.gatekeeper, terraformUser)
+	}
 	if o.writes {
 		report.WriteString("Each request is one API write: the review is sent to /mutate, then to /validate (both servers); rps, latency and CPU/req are per write.\n\n")
 	}
