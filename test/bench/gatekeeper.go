@@ -206,12 +206,14 @@ func (cp *controlPlane) stop() {
 	}
 }
 
-// gatekeeperArgv is the manager's command line: the validating webhook
-// only (plus the status aggregation that fills the templates' and
-// constraints' status.byPod), on port, with the bench's certificate.
+// gatekeeperArgv is the manager's command line: the validating webhook,
+// plus what a webhook needs when no other Gatekeeper pod runs — generate
+// (creates each template's constraint CRD) and status (aggregates the
+// templates' and constraints' status.byPod) — on port, with the bench's
+// certificate.
 func gatekeeperArgv(bin, certDir string, port, metricsPort, healthPort int) []string {
 	return []string{bin,
-		"--operation=webhook", "--operation=status",
+		"--operation=webhook", "--operation=generate", "--operation=status",
 		"--disable-cert-rotation", "--cert-dir=" + certDir,
 		"--host=127.0.0.1", "--port=" + strconv.Itoa(port),
 		"--health-addr=127.0.0.1:" + strconv.Itoa(healthPort),
@@ -264,7 +266,7 @@ func installGatekeeperPolicies(ctx context.Context, cp *controlPlane, c *http.Cl
 				return false, state, nil
 			}
 			for _, p := range byPod {
-				if errs, ok := p.(map[string]any)["errors"]; ok && errs != nil {
+				if errs, _ := p.(map[string]any)["errors"].([]any); len(errs) > 0 {
 					return false, state, fmt.Errorf("ConstraintTemplate %s: %v", u.GetName(), errs)
 				}
 			}

@@ -31,10 +31,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -372,7 +374,10 @@ func run(args []string, stdout io.Writer) error {
 	}
 	var targets []target
 	var cp *controlPlane
+	var stopMu sync.Mutex
 	stopAll := func() {
+		stopMu.Lock()
+		defer stopMu.Unlock()
 		for _, t := range targets {
 			t.srv.stop()
 		}
@@ -381,6 +386,18 @@ func run(args []string, stdout io.Writer) error {
 		cp = nil
 	}
 	defer stopAll()
+	// an interrupted run stops its servers (and Gatekeeper's kube-apiserver
+	// and etcd) instead of leaving them running
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer func() { signal.Stop(sigs); close(sigs) }()
+	go func() {
+		if s, ok := <-sigs; ok {
+			fmt.Fprintf(os.Stderr, "bench: %v: stopping the servers\n", s)
+			stopAll()
+			os.Exit(1)
+		}
+	}()
 	if len(o.conc) > 0 || len(o.rates) > 0 {
 		for _, name := range o.targets {
 			extras := o.extra
