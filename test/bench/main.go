@@ -395,6 +395,9 @@ func run(args []string, stdout io.Writer) error {
 		if s, ok := <-sigs; ok {
 			fmt.Fprintf(os.Stderr, "bench: %v: stopping the servers\n", s)
 			stopAll()
+			if !o.keep {
+				os.RemoveAll(work)
+			}
 			os.Exit(1)
 		}
 	}()
