@@ -60,12 +60,15 @@ spec:
     rego: |
       package benchrequiredlabels
 
+      # one violation per label the object lacks
       violation[{"msg": msg}] {
-        provided := {l | input.review.object.metadata.labels[l]}
-        required := {l | l := input.parameters.labels[_]}
-        missing := required - provided
-        count(missing) > 0
-        msg := sprintf("missing required labels: %v", [missing])
+        label := input.parameters.labels[_]
+        not has_label(label)
+        msg := sprintf("%v %v has no label %v", [input.review.object.kind, input.review.object.metadata.name, label])
+      }
+
+      has_label(label) {
+        input.review.object.metadata.labels[label]
       }
 `, `
 apiVersion: templates.gatekeeper.sh/v1

@@ -141,7 +141,7 @@ func TestGatekeeperConstraints(t *testing.T) {
 	if v := violations(t, cs, byTerraform); len(v) != 0 {
 		t.Errorf("Terraform's image change: violations %q", v)
 	}
-	if v := violations(t, cs, m.unlabelled); len(v) != 1 || !strings.HasPrefix(v[0], "deployments-have-app: missing required labels") {
+	if v := violations(t, cs, m.unlabelled); len(v) != 1 || v[0] != "deployments-have-app: Deployment api has no label app" {
 		t.Errorf("Deployment without the app label: violations %q", v)
 	}
 	probes, err := gatekeeperProbes(m)
