@@ -103,6 +103,7 @@ func TestParseRejectsBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"-targets", "nginx"}, {"-concurrency", "0"}, {"-concurrency", "x"}, {"-rate", "-5"},
 		{"-concurrency", "", "-rate", ""}, {"-duration", "0s"},
+		{"-targets", "floor,floor"}, {"-targets", "floor,gatekeeper", "-writes"},
 	} {
 		if _, err := parse(args); err == nil {
 			t.Errorf("%v: accepted", args)

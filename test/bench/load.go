@@ -79,8 +79,9 @@ func post(ctx context.Context, c *http.Client, url string, body []byte) (reviewA
 // one sends a review to each url in turn (the mutating webhook's, then
 // the validating webhook's for an API write) and checks every answer; the
 // latency is the whole sequence's. Only the last answer may deny: a
-// mutating webhook that denies is unexpected.
-func one(ctx context.Context, c *http.Client, urls []string, t *reviewType, body []byte, uid string, floor bool) outcome {
+// mutating webhook that denies is unexpected. The last answer must be
+// the one target gives (reviewType.want).
+func one(ctx context.Context, c *http.Client, urls []string, t *reviewType, body []byte, uid string, target string) outcome {
 	start := time.Now()
 	o := outcome{typ: t.Name}
 	for i, url := range urls {
@@ -97,7 +98,7 @@ func one(ctx context.Context, c *http.Client, urls []string, t *reviewType, body
 			continue
 		}
 		o.allowed = a.Response.Allowed
-		o.unexpected = o.unexpected || a.Response.Allowed != (t.Allowed || floor)
+		o.unexpected = o.unexpected || a.Response.Allowed != t.want(target)
 	}
 	o.latency = time.Since(start)
 	return o
@@ -204,7 +205,7 @@ func measure(srv *server, warmup, d time.Duration, load func(until time.Time, re
 
 // closedLoop: conc workers, each sending its next request when the last
 // one is answered.
-func closedLoop(c *http.Client, urls []string, m *mix, conc int, floor bool, counter *atomic.Uint64) func(time.Time, bool) []outcome {
+func closedLoop(c *http.Client, urls []string, m *mix, conc int, target string, counter *atomic.Uint64) func(time.Time, bool) []outcome {
 	return func(until time.Time, record bool) []outcome {
 		var mu sync.Mutex
 		var all []outcome
@@ -216,7 +217,7 @@ func closedLoop(c *http.Client, urls []string, m *mix, conc int, floor bool, cou
 				var mine []outcome
 				for time.Now().Before(until) {
 					t, body, uid := m.next(counter.Add(1))
-					o := one(context.Background(), c, urls, t, body, uid, floor)
+					o := one(context.Background(), c, urls, t, body, uid, target)
 					if record {
 						mine = append(mine, o)
 					}
@@ -235,7 +236,7 @@ func closedLoop(c *http.Client, urls []string, m *mix, conc int, floor bool, cou
 // latency counts from the scheduled start (no coordinated omission). At
 // most maxInFlight run at once; a request that finds them all busy
 // starts late, and that lateness is part of its latency.
-func openLoop(c *http.Client, urls []string, m *mix, rate float64, maxInFlight int, floor bool, counter *atomic.Uint64, late *atomic.Int64) func(time.Time, bool) []outcome {
+func openLoop(c *http.Client, urls []string, m *mix, rate float64, maxInFlight int, target string, counter *atomic.Uint64, late *atomic.Int64) func(time.Time, bool) []outcome {
 	return func(until time.Time, record bool) []outcome {
 		interval := time.Duration(float64(time.Second) / rate)
 		sem := make(chan struct{}, maxInFlight)
@@ -262,7 +263,7 @@ func openLoop(c *http.Client, urls []string, m *mix, rate float64, maxInFlight i
 				defer wg.Done()
 				defer func() { <-sem }()
 				t, body, uid := m.next(counter.Add(1))
-				o := one(context.Background(), c, urls, t, body, uid, floor)
+				o := one(context.Background(), c, urls, t, body, uid, target)
 				o.latency = time.Since(at)
 				if record {
 					mu.Lock()

@@ -1,9 +1,11 @@
 // Command bench is driftguard's load generator. It builds driftguard,
-// starts it and a do-nothing controller-runtime webhook (the floor) as
-// separate processes, each pinned to one CPU with GOMAXPROCS=1, and sends
-// both the same mix of AdmissionReviews over HTTPS/1.1 keep-alive
-// connections, in closed-loop (fixed concurrency) and open-loop (fixed
-// rate) runs. It reports throughput, latency percentiles, errors,
+// starts it and a do-nothing controller-runtime webhook (the floor) — and,
+// with -targets ...,gatekeeper, OPA Gatekeeper with two constraints doing
+// a comparable job — as separate processes, each pinned to one CPU with
+// GOMAXPROCS=1, and sends them the same mix of AdmissionReviews over
+// HTTPS/1.1 keep-alive connections, in closed-loop (fixed concurrency) and
+// open-loop (fixed rate) runs, each load level running every server in
+// turn. It reports throughput, latency percentiles, errors,
 // answers that differ from the expected ones, and the server's CPU time
 // per request (from /proc), as a Markdown table; optionally with extra
 // non-matching policies (cost as the policy count grows) and a soak run
@@ -12,6 +14,9 @@
 //	go run ./test/bench -duration 10s -concurrency 1,8 -rate 500
 //	go run ./test/bench -targets driftguard -extra-policies 0,50,200 -concurrency 8
 //	go run ./test/bench -targets driftguard -concurrency '' -soak 10m -soak-rate 300
+//	DRIFTGUARD_BENCH_GATEKEEPER=$(hack/bench-assets.sh | tail -n1) \
+//	KUBEBUILDER_ASSETS=$(hack/e2e-assets.sh | tail -n1) \
+//	  go run ./test/bench -targets floor,driftguard,gatekeeper -only deployment-update-owner
 //
 // See docs/benchmarks.md for results and how to read them.
 package main
@@ -26,10 +31,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -56,13 +63,16 @@ type options struct {
 	out         string
 	keep        bool
 	byType      bool
-	writes      bool // each review to /mutate, then /validate
+	writes      bool   // each review to /mutate, then /validate
+	gatekeeper  string // dir with the gatekeeper binary and crds/ (hack/bench-assets.sh)
 }
 
 // urls are the webhook paths one review is sent to, in order.
-func (o *options) urls(port int) []string {
+func (o *options) urls(target string, port int) []string {
 	paths := []string{"/validate"}
-	if o.writes {
+	if target == "gatekeeper" {
+		paths = []string{"/v1/admit"}
+	} else if o.writes {
 		paths = []string{"/mutate", "/validate"}
 	}
 	var out []string
@@ -132,7 +142,7 @@ func intList(s string) ([]int, error) {
 func parse(args []string) (*options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	o := &options{}
-	targets := fs.String("targets", "floor,driftguard", "servers to load: floor, driftguard")
+	targets := fs.String("targets", "floor,driftguard", "servers to load: floor, driftguard, gatekeeper")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured length of each run")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load before each run")
 	conc := fs.String("concurrency", "1,8", "closed-loop runs: concurrent connections (comma-separated)")
@@ -151,6 +161,7 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.out, "out", "", "also write the report to this file")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, certificates)")
 	fs.BoolVar(&o.byType, "by-type", false, "also report latency percentiles per review type")
+	fs.StringVar(&o.gatekeeper, "gatekeeper", os.Getenv("DRIFTGUARD_BENCH_GATEKEEPER"), "target gatekeeper: dir with the gatekeeper binary and its crds/ (hack/bench-assets.sh; default $DRIFTGUARD_BENCH_GATEKEEPER); kube-apiserver and etcd come from $KUBEBUILDER_ASSETS")
 	fs.BoolVar(&o.writes, "writes", false, "send each review to /mutate, then to /validate, as kube-apiserver calls driftguard's two webhooks for one write (rps, latency and CPU are then per write)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -158,8 +169,11 @@ func parse(args []string) (*options, error) {
 	var err error
 	for _, t := range strings.Split(*targets, ",") {
 		if t = strings.TrimSpace(t); t != "" {
-			if t != "floor" && t != "driftguard" {
+			if t != "floor" && t != "driftguard" && t != "gatekeeper" {
 				return nil, fmt.Errorf("-targets: unknown target %q", t)
+			}
+			if slices.Contains(o.targets, t) {
+				return nil, fmt.Errorf("-targets: %s twice", t)
 			}
 			o.targets = append(o.targets, t)
 		}
@@ -193,6 +207,9 @@ func parse(args []string) (*options, error) {
 	}
 	if o.duration <= 0 || o.variants <= 0 || o.maxInFlight <= 0 || o.procs <= 0 {
 		return nil, errors.New("-duration, -variants, -max-in-flight and -procs must be positive")
+	}
+	if o.writes && slices.Contains(o.targets, "gatekeeper") {
+		return nil, errors.New("-writes: not with target gatekeeper (it runs its validating webhook only)")
 	}
 	if len(o.conc) == 0 && len(o.rates) == 0 && o.soak == 0 {
 		return nil, errors.New("nothing to run: give -concurrency, -rate or -soak")
@@ -307,6 +324,10 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	probes, err := gatekeeperProbes(m)
+	if err != nil {
+		return err
+	}
 	if o.only != "" {
 		if m, err = m.only(o.only); err != nil {
 			return err
@@ -343,45 +364,101 @@ func run(args []string, stdout io.Writer) error {
 		}
 		return start(fmt.Sprintf("driftguard-%d", extra), argv, o.cpu, o.procs, port, fmt.Sprintf("127.0.0.1:%d", mport), work)
 	}
-	var counter atomic.Uint64
-	for _, target := range o.targets {
-		extras := o.extra
-		if target == "floor" {
-			extras = []int{0}
+	// every server runs from the start; each load level then loads them
+	// in turn (floor, driftguard, gatekeeper, floor, ...), so that the
+	// machine's drift over minutes does not favour one of them
+	type target struct {
+		name  string
+		extra int
+		srv   *server
+	}
+	var targets []target
+	var cp *controlPlane
+	var stopMu sync.Mutex
+	stopAll := func() {
+		stopMu.Lock()
+		defer stopMu.Unlock()
+		for _, t := range targets {
+			t.srv.stop()
 		}
-		for _, extra := range extras {
-			srv, err := startServer(target, extra)
+		targets = nil
+		cp.stop()
+		cp = nil
+	}
+	defer stopAll()
+	// an interrupted run stops its servers (and Gatekeeper's kube-apiserver
+	// and etcd) instead of leaving them running
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer func() { signal.Stop(sigs); close(sigs) }()
+	go func() {
+		if s, ok := <-sigs; ok {
+			fmt.Fprintf(os.Stderr, "bench: %v: stopping the servers\n", s)
+			stopAll()
+			if !o.keep {
+				os.RemoveAll(work)
+			}
+			os.Exit(1)
+		}
+	}()
+	if len(o.conc) > 0 || len(o.rates) > 0 {
+		for _, name := range o.targets {
+			extras := o.extra
+			if name != "driftguard" {
+				extras = []int{0}
+			}
+			for _, extra := range extras {
+				var srv *server
+				if name == "gatekeeper" {
+					srv, cp, err = startGatekeeper(o, work, certDir, client, probes)
+				} else {
+					srv, err = startServer(name, extra)
+				}
+				if err != nil {
+					return err
+				}
+				targets = append(targets, target{name: name, extra: extra, srv: srv})
+			}
+		}
+	}
+	var counter atomic.Uint64
+	for _, c := range o.conc {
+		for _, t := range targets {
+			r, err := measure(t.srv, o.warmup, o.duration, closedLoop(client, o.urls(t.name, t.srv.port), m, c, t.name, &counter))
 			if err != nil {
 				return err
 			}
-			urls := o.urls(srv.port)
-			floor := target == "floor"
-			for _, c := range o.conc {
-				r, err := measure(srv, o.warmup, o.duration, closedLoop(client, urls, m, c, floor, &counter))
-				if err != nil {
-					srv.stop()
-					return err
-				}
-				rows = append(rows, row{target: target, extra: extra, mode: "closed", level: fmt.Sprintf("%d conn", c), r: r})
-				fmt.Fprintln(os.Stderr, rowText(rows[len(rows)-1]))
-			}
-			for _, rate := range o.rates {
-				var late atomic.Int64
-				r, err := measure(srv, o.warmup, o.duration, openLoop(client, urls, m, rate, o.maxInFlight, floor, &counter, &late))
-				if err != nil {
-					srv.stop()
-					return err
-				}
-				rows = append(rows, row{target: target, extra: extra, mode: "open", level: fmt.Sprintf("%g/s", rate), r: r, late: late.Load()})
-				fmt.Fprintln(os.Stderr, rowText(rows[len(rows)-1]))
-			}
-			srv.stop()
+			rows = append(rows, row{target: t.name, extra: t.extra, mode: "closed", level: fmt.Sprintf("%d conn", c), r: r})
+			fmt.Fprintln(os.Stderr, rowText(rows[len(rows)-1]))
 		}
 	}
+	for _, rate := range o.rates {
+		for _, t := range targets {
+			var late atomic.Int64
+			r, err := measure(t.srv, o.warmup, o.duration, openLoop(client, o.urls(t.name, t.srv.port), m, rate, o.maxInFlight, t.name, &counter, &late))
+			if err != nil {
+				return err
+			}
+			rows = append(rows, row{target: t.name, extra: t.extra, mode: "open", level: fmt.Sprintf("%g/s", rate), r: r, late: late.Load()})
+			fmt.Fprintln(os.Stderr, rowText(rows[len(rows)-1]))
+		}
+	}
+	stopAll()
+	// the table lists each server's rows together, in -targets order
+	slices.SortStableFunc(rows, func(a, b row) int {
+		if d := slices.Index(o.targets, a.target) - slices.Index(o.targets, b.target); d != 0 {
+			return d
+		}
+		return a.extra - b.extra
+	})
 
 	var report strings.Builder
 	fmt.Fprintf(&report, "Load generator: `go run ./test/bench %s`; servers pinned to CPU %d with GOMAXPROCS=%d (the load generator to another); mix: %s.\n\n",
 		strings.Join(args, " "), o.cpu, o.procs, mixText(m))
+	if slices.Contains(o.targets, "gatekeeper") {
+		fmt.Fprintf(&report, "Gatekeeper from %s (its validating webhook, `/v1/admit`) with two constraints: Deployments carry the label `app`; only %s may change a container image of a Deployment or Pod. Its kube-apiserver and etcd run on the load generator's CPU.\n\n",
+			o.gatekeeper, terraformUser)
+	}
 	if o.writes {
 		report.WriteString("Each request is one API write: the review is sent to /mutate, then to /validate (both servers); rps, latency and CPU/req are per write.\n\n")
 	}
@@ -442,7 +519,7 @@ func rowText(rw row) string {
 func rowMarkdown(rw row) string {
 	r := rw.r
 	extra := strconv.Itoa(rw.extra)
-	if rw.target == "floor" {
+	if rw.target != "driftguard" {
 		extra = "–"
 	}
 	level := rw.mode + ", " + rw.level
@@ -476,8 +553,8 @@ func byTypeTable(rows []row, m *mix) string {
 	return b.String()
 }
 
-// summary compares driftguard with the floor at the same load, and
-// driftguard's cost across policy counts.
+// summary compares driftguard with the floor and with Gatekeeper at the
+// same load, and driftguard's cost across policy counts.
 func summary(rows []row) string {
 	var b strings.Builder
 	find := func(target string, extra int, mode, level string) *result {
@@ -497,6 +574,22 @@ func summary(rows []row) string {
 			fmt.Fprintf(&b, "- %s: driftguard %.0f rps = %.0f%% of the floor's %.0f rps; CPU per request %.0f µs vs %.0f µs.\n",
 				rw.level, d.rps(), 100*d.rps()/rw.r.rps(), rw.r.rps(),
 				float64(d.cpuPerReq())/float64(time.Microsecond), float64(rw.r.cpuPerReq())/float64(time.Microsecond))
+		}
+	}
+	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+	for _, rw := range rows {
+		if rw.target != "gatekeeper" || rw.mode != "closed" {
+			continue
+		}
+		g := rw.r
+		if d := find("driftguard", 0, "closed", rw.level); d != nil {
+			fmt.Fprintf(&b, "- %s: driftguard/Gatekeeper: %.0f vs %.0f rps (%.2f), CPU per request %.0f vs %.0f µs (%.2f), p50 %s vs %s, p99 %s vs %s.\n",
+				rw.level, d.rps(), g.rps(), d.rps()/g.rps(), us(d.cpuPerReq()), us(g.cpuPerReq()), float64(d.cpuPerReq())/float64(g.cpuPerReq()),
+				ms(d.pct(50)), ms(g.pct(50)), ms(d.pct(99)), ms(g.pct(99)))
+		}
+		if f := find("floor", 0, "closed", rw.level); f != nil {
+			fmt.Fprintf(&b, "- %s: Gatekeeper %.0f rps = %.0f%% of the floor's %.0f rps; CPU per request %.0f µs vs %.0f µs.\n",
+				rw.level, g.rps(), 100*g.rps()/f.rps(), f.rps(), us(g.cpuPerReq()), us(f.cpuPerReq()))
 		}
 	}
 	for _, rw := range rows {
@@ -519,7 +612,7 @@ func soak(o *options, startServer func(string, int) (*server, error), client *ht
 		return "", err
 	}
 	defer srv.stop()
-	urls := o.urls(srv.port)
+	urls := o.urls("driftguard", srv.port)
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nSoak: driftguard, open loop at %g/s for %s, sampled every %s.\n\n", o.soakRate, o.soak, o.soakEvery)
 	b.WriteString("| elapsed | requests | errors | p99 | RSS | Go heap in use |\n|---|---|---|---|---|---|\n")
@@ -528,7 +621,7 @@ func soak(o *options, startServer func(string, int) (*server, error), client *ht
 	begin := time.Now()
 	for time.Since(begin) < o.soak {
 		var late atomic.Int64
-		r, err := measure(srv, 0, min(o.soakEvery, o.soak-time.Since(begin)), openLoop(client, urls, m, o.soakRate, o.maxInFlight, false, counter, &late))
+		r, err := measure(srv, 0, min(o.soakEvery, o.soak-time.Since(begin)), openLoop(client, urls, m, o.soakRate, o.maxInFlight, "driftguard", counter, &late))
 		if err != nil {
 			return "", err
 		}

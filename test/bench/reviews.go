@@ -12,13 +12,26 @@ import (
 // reviewType is one kind of request of the mix: AdmissionReview bodies
 // (variants differ in request uid and resourceVersion, so that no cache
 // keyed by them turns the run into one request repeated) and what
-// driftguard's validating webhook answers with the default config.
+// driftguard's validating webhook answers with the default config, and
+// Gatekeeper with the bench's two constraints (gatekeeper.go).
 type reviewType struct {
-	Name    string
-	Weight  int  // share of the mix, per mille
-	Allowed bool // driftguard's expected answer (the floor allows all)
-	bodies  [][]byte
-	uids    []string // request.uid of each body
+	Name       string
+	Weight     int  // share of the mix, per mille
+	Allowed    bool // driftguard's expected answer (the floor allows all)
+	Gatekeeper bool // Gatekeeper's expected answer
+	bodies     [][]byte
+	uids       []string // request.uid of each body
+}
+
+// want is the answer target must give: the floor allows everything.
+func (t *reviewType) want(target string) bool {
+	switch target {
+	case "floor":
+		return true
+	case "gatekeeper":
+		return t.Gatekeeper
+	}
+	return t.Allowed
 }
 
 // mix is the request mix, modelled on what a tenant cluster's API server
@@ -28,6 +41,9 @@ type reviewType struct {
 type mix struct {
 	types []*reviewType
 	pick  []int // 1000 slots of indexes into types
+	// Terraform's replicas change of a Deployment without the app label
+	// (Gatekeeper's readiness probe; not part of the mix)
+	unlabelled []byte
 }
 
 func loadJSON(root, rel string) (map[string]any, error) {
@@ -161,8 +177,8 @@ func buildMix(root string, variants int, seed uint64) (*mix, error) {
 		map[string]any{"kind": "UpdateOptions", "apiVersion": "meta.k8s.io/v1", "fieldManager": "kubectl-edit"})
 
 	m := &mix{}
-	add := func(name string, weight int, allowed bool, req map[string]any, n int) error {
-		t := &reviewType{Name: name, Weight: weight, Allowed: allowed}
+	add := func(name string, weight int, allowed, gatekeeper bool, req map[string]any, n int) error {
+		t := &reviewType{Name: name, Weight: weight, Allowed: allowed, Gatekeeper: gatekeeper}
 		for i := range n {
 			r := deepCopy(req)
 			uid := fmt.Sprintf("%s-%06d", name, i)
@@ -187,25 +203,28 @@ func buildMix(root string, variants int, seed uint64) (*mix, error) {
 		return nil
 	}
 	large := max(1, variants/16)
+	// allowed: driftguard's answer; gatekeeper: Gatekeeper's, which has
+	// no constraint on the latest tag
 	for _, a := range []struct {
-		name    string
-		weight  int
-		allowed bool
-		req     map[string]any
-		n       int
+		name       string
+		weight     int
+		allowed    bool
+		gatekeeper bool
+		req        map[string]any
+		n          int
 	}{
-		{"pod-create", 240, true, podReq, variants},
-		{"deployment-update-owner", 240, true, tfReq, variants},
-		{"deployment-update-hand-edit-denied", 140, false, denyReq, variants},
-		{"deployment-update-dry-run-denied", 100, false, dry, variants},
-		{"pod-create-latest-denied", 50, false, latestReq, variants},
-		{"secret-update", 128, true, secReq, variants},
-		{"configmap-delete", 100, true, delReq, variants},
+		{"pod-create", 240, true, true, podReq, variants},
+		{"deployment-update-owner", 240, true, true, tfReq, variants},
+		{"deployment-update-hand-edit-denied", 140, false, false, denyReq, variants},
+		{"deployment-update-dry-run-denied", 100, false, false, dry, variants},
+		{"pod-create-latest-denied", 50, false, true, latestReq, variants},
+		{"secret-update", 128, true, true, secReq, variants},
+		{"configmap-delete", 100, true, true, delReq, variants},
 		// large objects are rare (a bundled dashboard, a CRD with a big
 		// schema); at 2 in 1,000 they show in p99.9, not in p99
-		{"configmap-update-500kb", 2, true, bigReq, large},
+		{"configmap-update-500kb", 2, true, true, bigReq, large},
 	} {
-		if err := add(a.name, a.weight, a.allowed, a.req, a.n); err != nil {
+		if err := add(a.name, a.weight, a.allowed, a.gatekeeper, a.req, a.n); err != nil {
 			return nil, err
 		}
 	}
@@ -217,6 +236,14 @@ func buildMix(root string, variants int, seed uint64) (*mix, error) {
 	if len(m.pick) != 1000 {
 		return nil, fmt.Errorf("mix weights add up to %d, want 1000", len(m.pick))
 	}
+	unlabelled := deepCopy(tfReq)
+	unlabelled["uid"] = "deployment-update-owner-unlabelled"
+	for _, k := range []string{"object", "oldObject"} {
+		delete(obj(unlabelled, k, "metadata", "labels"), "app")
+	}
+	if m.unlabelled, err = json.Marshal(map[string]any{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": unlabelled}); err != nil {
+		return nil, err
+	}
 	rand.New(rand.NewPCG(seed, seed)).Shuffle(len(m.pick), func(i, j int) { m.pick[i], m.pick[j] = m.pick[j], m.pick[i] })
 	return m, nil
 }
@@ -225,7 +252,7 @@ func buildMix(root string, variants int, seed uint64) (*mix, error) {
 func (m *mix) only(name string) (*mix, error) {
 	for _, t := range m.types {
 		if t.Name == name {
-			return &mix{types: []*reviewType{t}, pick: make([]int, 1000)}, nil
+			return &mix{types: []*reviewType{t}, pick: make([]int, 1000), unlabelled: m.unlabelled}, nil
 		}
 	}
 	var names []string
@@ -233,6 +260,15 @@ func (m *mix) only(name string) (*mix, error) {
 		names = append(names, t.Name)
 	}
 	return nil, fmt.Errorf("no review type %q (have %s)", name, strings.Join(names, ", "))
+}
+
+func (m *mix) byName(name string) *reviewType {
+	for _, t := range m.types {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
 }
 
 // next returns the n-th request of the mix: its type, body and uid.

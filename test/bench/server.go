@@ -57,8 +57,9 @@ type server struct {
 }
 
 // start runs argv pinned to cpu (taskset, when present and cpu >= 0)
-// with GOMAXPROCS=procs, and waits until it accepts TLS connections.
-func start(name string, argv []string, cpu, procs int, port int, metrics, logDir string) (*server, error) {
+// with GOMAXPROCS=procs and env added to the environment, and waits until
+// it accepts TLS connections.
+func start(name string, argv []string, cpu, procs int, port int, metrics, logDir string, env ...string) (*server, error) {
 	if cpu >= 0 {
 		if ts, err := exec.LookPath("taskset"); err == nil {
 			argv = append([]string{ts, "-c", strconv.Itoa(cpu)}, argv...)
@@ -71,7 +72,7 @@ func start(name string, argv []string, cpu, procs int, port int, metrics, logDir
 	}
 	s.cmd = exec.Command(argv[0], argv[1:]...)
 	s.cmd.Stdout, s.cmd.Stderr = lf, lf
-	s.cmd.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", procs))
+	s.cmd.Env = append(append(os.Environ(), env...), fmt.Sprintf("GOMAXPROCS=%d", procs))
 	if err := s.cmd.Start(); err != nil {
 		lf.Close()
 		return nil, err
