@@ -174,11 +174,7 @@ func (t *Trail) record(d *Decision) {
 		return
 	}
 	t.sendEvents(d)
-	if !t.limit.Allow() {
-		t.suppressed.Add(1)
-		if t.metrics != nil && t.metrics.DecisionLogSuppressed != nil {
-			t.metrics.DecisionLogSuppressed.Inc()
-		}
+	if !t.allowLine() {
 		return
 	}
 	req := d.Input.Request
@@ -189,15 +185,16 @@ func (t *Trail) record(d *Decision) {
 		}
 	}
 	fields, moreFields, owners := trailFields(d)
+	c := callerOf(req)
 	kv := []any{
-		"uid", clip(string(req.UID)),
+		"uid", c.uid,
 		"decision", decision,
 		"policies", policies,
 		"operation", string(req.Operation),
-		"kind", clip(req.Kind.Kind),
-		"namespace", clip(req.Namespace),
-		"name", clip(req.Name),
-		"user", clip(req.UserInfo.Username),
+		"kind", c.kind,
+		"namespace", c.namespace,
+		"name", c.name,
+		"user", c.user,
 		"fields", fields,
 		"owner", strings.Join(owners, ","),
 		"dryRun", isDryRun(req),
@@ -221,17 +218,36 @@ func (t *Trail) recordError(req *admissionv1.AdmissionRequest) {
 	if t == nil {
 		return
 	}
-	if !t.limit.Allow() {
-		t.suppressed.Add(1)
-		if t.metrics != nil && t.metrics.DecisionLogSuppressed != nil {
-			t.metrics.DecisionLogSuppressed.Inc()
-		}
+	if !t.allowLine() {
 		return
 	}
-	t.log.Info("admission decision", "uid", clip(string(req.UID)), "decision", "error",
-		"operation", string(req.Operation), "kind", clip(req.Kind.Kind),
-		"namespace", clip(req.Namespace), "name", clip(req.Name),
-		"user", clip(req.UserInfo.Username), "dryRun", isDryRun(req))
+	c := callerOf(req)
+	t.log.Info("admission decision", "uid", c.uid, "decision", "error",
+		"operation", string(req.Operation), "kind", c.kind,
+		"namespace", c.namespace, "name", c.name,
+		"user", c.user, "dryRun", isDryRun(req))
+}
+
+// allowLine reports whether the rate limit lets one more line through,
+// counting the ones it holds back.
+func (t *Trail) allowLine() bool {
+	if t.limit.Allow() {
+		return true
+	}
+	t.suppressed.Add(1)
+	if t.metrics != nil && t.metrics.DecisionLogSuppressed != nil {
+		t.metrics.DecisionLogSuppressed.Inc()
+	}
+	return false
+}
+
+// callerText is what a trail line says of the request and its caller,
+// each string cut (clip): a hostile caller chooses all of them.
+type callerText struct{ uid, kind, namespace, name, user string }
+
+func callerOf(req *admissionv1.AdmissionRequest) callerText {
+	return callerText{uid: clip(string(req.UID)), kind: clip(req.Kind.Kind), namespace: clip(req.Namespace),
+		name: clip(req.Name), user: clip(req.UserInfo.Username)}
 }
 
 // trailFields are the field paths and owners of the findings behind the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -326,6 +327,16 @@ func TestTrailCutsCallerStrings(t *testing.T) {
 	}
 	if n := buf.Len(); n == 0 || n > 8<<10 {
 		t.Fatalf("the decision line is %d bytes, want a few KiB:\n%.300s", n, buf.String())
+	}
+	// the error line of a review that cannot be evaluated at all, too
+	buf.Reset()
+	bad := fmt.Sprintf(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":%q,"kind":{"kind":%q,"version":"v1"},"operation":"CREATE","name":%q,"namespace":%q,"userInfo":{"username":%q},"object":"not an object"}}`,
+		huge[:512<<10], "Pod"+huge[:512<<10], "p"+huge[:512<<10], "ns"+huge[:512<<10], "mallory"+huge[:512<<10])
+	if resp := answer(t, post(e.validate, []byte(bad))); resp.Allowed || resp.Result.Code != 400 {
+		t.Fatalf("bad object: %+v", resp)
+	}
+	if n := buf.Len(); n == 0 || n > 8<<10 {
+		t.Fatalf("the error line is %d bytes, want a few KiB:\n%.300s", n, buf.String())
 	}
 }
 
