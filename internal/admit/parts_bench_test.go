@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	gojson "github.com/goccy/go-json"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/driftguard/driftguard/internal/admit"
 	"github.com/driftguard/driftguard/internal/input"
+	"github.com/driftguard/driftguard/internal/loader"
 	"github.com/driftguard/driftguard/internal/policy"
 )
 
@@ -203,4 +205,46 @@ deny contains {"field": "", "msg": "never"} if input.request.operation == "DELET
 			eval(map[string]any{"request": req, "object": obj, "oldObject": old, "changes": cs})
 		}
 	})
+}
+
+// BenchmarkPartEvalMarginal is what each policy adds to the one
+// evaluation of alice's image edit (as served: skipping on, the review's
+// changes): AdmitAll of the bundled set, then of the set without one
+// policy at a time. The difference to "all" is that policy's cost in the
+// combined query, where helpers it shares with others are paid once.
+func BenchmarkPartEvalMarginal(b *testing.B) {
+	_, in := builtInput(b)
+	src, err := loader.Sources(loader.Options{}, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ch := &policy.Changes{}
+	for _, c := range in.Changes {
+		ch.Paths = append(ch.Paths, c.FieldPath())
+	}
+	for _, drop := range []string{"", "deprecated_apis", "mutable_tags", "owned_fields", "revert_warning", "version_label", "version_matrix"} {
+		var keep []policy.Source
+		for _, s := range src {
+			if drop == "" || !strings.HasSuffix(s.Name, drop+".rego") {
+				keep = append(keep, s)
+			}
+		}
+		if drop != "" && len(keep) != len(src)-1 {
+			b.Fatalf("%d files named %s.rego", len(src)-len(keep), drop)
+		}
+		set, err := policy.Compile(context.Background(), keep, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		name := "all"
+		if drop != "" {
+			name = "without-" + drop
+		}
+		b.Run(name, func(b *testing.B) {
+			defer reportCPU(b, cpuTime())
+			for b.Loop() {
+				set.AdmitAll(context.Background(), "Deployment", "UPDATE", ast.LazyObject(in.Doc), ch)
+			}
+		})
+	}
 }
