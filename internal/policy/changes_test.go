@@ -204,6 +204,22 @@ deny contains "p%d" if input.request.name == "x"
 	if s.subsets < maxSubsets {
 		t.Errorf("only %d subset queries prepared: the bound was not reached", s.subsets)
 	}
+	// past the bound the mutating webhook's selection is answered by the
+	// whole list's query too, without the skipped policies' Results
+	sel := func(*Policy) []string { return []string{"deny"} }
+	for _, mask := range []int{0b1011, 0b0110011001, 0b1111111110} {
+		c := &Changes{}
+		var want []string
+		for i := range 10 {
+			if mask&(1<<i) != 0 {
+				c.Paths = append(c.Paths, fp(fmt.Sprintf("spec.f%d", i)))
+				want = append(want, fmt.Sprintf("p%d+", i))
+			}
+		}
+		if got := denied(s.AdmitSelected(ctx, "Deployment", "UPDATE", in("x", false), c, sel)); got != strings.Join(want, ",") {
+			t.Errorf("AdmitSelected, mask %b, past the bound: %s, want %s", mask, got, strings.Join(want, ","))
+		}
+	}
 }
 
 func TestChangesMetadataErrors(t *testing.T) {

@@ -109,6 +109,7 @@ func (s *Set) AdmitSelected(ctx context.Context, kind, op string, in ast.Value, 
 	}
 	skip, _ := s.skipped(l, ch)
 	var ps, subset []*Policy
+	var psSkipped []bool // aligned with ps
 	var rules, subRules [][]string
 	var key, subKey strings.Builder
 	key.WriteString("select:")
@@ -126,6 +127,7 @@ func (s *Set) AdmitSelected(ctx context.Context, kind, op string, in ast.Value, 
 		ps = append(ps, p)
 		rules = append(rules, rs)
 		fmt.Fprintf(&key, "%s=%s,", p.Name, strings.Join(rs, "+"))
+		psSkipped = append(psSkipped, skip != nil && skip[i])
 		if skip == nil || !skip[i] {
 			subset = append(subset, p)
 			subRules = append(subRules, rs)
@@ -139,7 +141,7 @@ func (s *Set) AdmitSelected(ctx context.Context, kind, op string, in ast.Value, 
 	if len(subset) < len(ps) {
 		if cq, ok := s.subsetQuery(ctx, subKey.String(), subset, subRules); ok {
 			out = s.admit(ctx, subset, func() *rego.PreparedEvalQuery { return cq }, in)
-			ps, rules = subset, subRules
+			ps, rules, psSkipped = subset, subRules, nil
 		}
 	}
 	if out == nil {
@@ -150,7 +152,7 @@ func (s *Set) AdmitSelected(ctx context.Context, kind, op string, in ast.Value, 
 		// from a policy's own query (after a failed combined one): drop
 		// what was not asked for
 		out[i].keepOnly(rules[i])
-		if skip != nil && skip[slices.Index(l.policies, ps[i])] {
+		if psSkipped != nil && psSkipped[i] {
 			continue // evaluated with the whole list (too many subsets): not asked for
 		}
 		kept = append(kept, out[i])
