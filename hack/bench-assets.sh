@@ -48,35 +48,18 @@ STAMP_FILE="${ASSETS_DIR}/.stamp"
 export GOWORK=off GOFLAGS="-mod=readonly -buildvcs=false" CGO_ENABLED=0
 
 # Everything that influences the produced files goes into the stamp: the
-# pinned module, this script, and the toolchain.
+# pinned module, this script and hack/lib/cache.sh, and the toolchain.
 recipe="gatekeeper=${GK_VERSION} cgo=${CGO_ENABLED} go=$(go env GOVERSION) goos=$(go env GOOS) goarch=$(go env GOARCH)"
-want_stamp="$( { cat "${GK_DIR}/go.mod" "${GK_DIR}/go.sum" "${SCRIPT}"; printf '%s\n' "${recipe}"; } | sha256sum | cut -d' ' -f1)"
+want_stamp="$( { cat "${GK_DIR}/go.mod" "${GK_DIR}/go.sum" "${SCRIPT}" "${ROOT_DIR}/hack/lib/cache.sh"; printf '%s\n' "${recipe}"; } | sha256sum | cut -d' ' -f1)"
 
 up_to_date() {
   [[ -x "${ASSETS_DIR}/gatekeeper" && -d "${ASSETS_DIR}/crds" && -f "${STAMP_FILE}" ]] &&
     [[ "$(cat "${STAMP_FILE}")" == "${want_stamp}" ]]
 }
 
-if [[ "${force}" != "1" ]] && up_to_date; then
-  log "Gatekeeper ${GK_VERSION} is up to date in ${ASSETS_DIR}"
-  echo "${ASSETS_DIR}"
-  exit 0
-fi
-
-mkdir -p "${ASSETS_DIR}"
-# Serialise concurrent invocations on the same dir.
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"${ASSETS_DIR}/.lock"
-  flock 9
-  if [[ "${force}" != "1" ]] && up_to_date; then
-    log "built by a concurrent run: ${ASSETS_DIR}"
-    echo "${ASSETS_DIR}"
-    exit 0
-  fi
-fi
-
-tmp="$(mktemp -d "${ASSETS_DIR}/.build.XXXXXX")"
-trap 'rm -rf "${tmp}"' EXIT
+# shellcheck source=lib/cache.sh
+. "${ROOT_DIR}/hack/lib/cache.sh"
+cache_hit_or_lock "Gatekeeper ${GK_VERSION} is up to date"
 
 start=$SECONDS
 log "building Gatekeeper ${GK_VERSION} into ${ASSETS_DIR} (a cold build takes several minutes)"

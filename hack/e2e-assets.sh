@@ -78,23 +78,9 @@ up_to_date() {
     [[ "$(cat "${STAMP_FILE}")" == "${want_stamp}" ]]
 }
 
-if [[ "${force}" != "1" ]] && up_to_date; then
-  log "kube-apiserver and kube-controller-manager ${K8S_VERSION} and etcd ${ETCD_VERSION} are up to date in ${ASSETS_DIR}"
-  echo "${ASSETS_DIR}"
-  exit 0
-fi
-
-mkdir -p "${ASSETS_DIR}"
-# Serialise concurrent invocations (e.g. parallel test jobs) on the same dir.
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"${ASSETS_DIR}/.lock"
-  flock 9
-  if [[ "${force}" != "1" ]] && up_to_date; then
-    log "built by a concurrent run: ${ASSETS_DIR}"
-    echo "${ASSETS_DIR}"
-    exit 0
-  fi
-fi
+# shellcheck source=lib/cache.sh
+. "${ROOT_DIR}/hack/lib/cache.sh"
+cache_hit_or_lock "kube-apiserver and kube-controller-manager ${K8S_VERSION} and etcd ${ETCD_VERSION} are up to date"
 
 BUILD_DATE="$(build_date)"
 ldflags="-s -w"
@@ -106,9 +92,6 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   ldflags+=" -X ${pkg}.gitTreeState=clean"
   ldflags+=" -X ${pkg}.buildDate=${BUILD_DATE}"
 done
-
-tmp="$(mktemp -d "${ASSETS_DIR}/.build.XXXXXX")"
-trap 'rm -rf "${tmp}"' EXIT
 
 start=$SECONDS
 log "building kube-apiserver and kube-controller-manager ${K8S_VERSION} and etcd ${ETCD_VERSION} into ${ASSETS_DIR} (cold builds take several minutes)"
