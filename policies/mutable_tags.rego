@@ -58,20 +58,19 @@ set_images contains {"path": c.path, "image": image} if {
 	some c in input.changes
 	endswith(c.path, ".image")
 	c.op != "remove"
-	ref := workloads.container_ref(c.path)
-	some x in object.get(workloads.new_pod_spec, ref.type, [])
-	x.name == ref.name
-	image := x.image
+	some x in new_containers
+	c.path == concat("", [x.path, ".image"])
+	image := x.c.image
 }
 
 mutable(ref) := "the mutable tag latest" if {
-	r := images.parse(ref)
+	r := images.parts(ref)
 	r.digest == ""
 	r.tag == "latest"
 }
 
 mutable(ref) := "no tag (so latest)" if {
-	r := images.parse(ref)
+	r := images.parts(ref)
 	r.digest == ""
 	r.tag == ""
 }
@@ -90,7 +89,7 @@ warn contains {"field": i.path, "owner": lib.object_owner, "msg": msg} if {
 	warn_without_digest
 	some i in set_images
 	not mutable(i.image)
-	images.parse(i.image).digest == ""
+	images.parts(i.image).digest == ""
 	msg := sprintf("%s of %s is %s without a digest: the tag can be moved to another image. Consider %s@sha256:<digest>.", [
 		i.path, lib.object_ref, i.image, i.image,
 	])
@@ -98,11 +97,11 @@ warn contains {"field": i.path, "owner": lib.object_owner, "msg": msg} if {
 
 # The image reference without tag or digest.
 repo(ref) := concat("/", [r.registry, r.repository]) if {
-	r := images.parse(ref)
+	r := images.parts(ref)
 	r.registry != ""
 }
 
 repo(ref) := r.repository if {
-	r := images.parse(ref)
+	r := images.parts(ref)
 	r.registry == ""
 }

@@ -30,7 +30,9 @@ template := input.object.spec.template
 
 # The main container: the one the kubectl.kubernetes.io/default-container
 # annotation names, else the first.
-main_container := c if {
+main_container := input.workload.containers[input.workload.main].c if {
+	input.workload.main
+} else := c if {
 	name := template.metadata.annotations["kubectl.kubernetes.io/default-container"]
 	some c in template.spec.containers
 	c.name == name

@@ -60,6 +60,11 @@ type Builder struct {
 	reverts             RevertLookup
 	managed             *managedCache
 	now                 func() time.Time
+
+	// NoWorkloadFacts leaves input.workload out, so that the bundled
+	// library computes the same facts in Rego (workload.go): the
+	// reference answers of internal/suite's differential test.
+	NoWorkloadFacts bool
 }
 
 // managerPrefix is an owners[].managers pattern "prefix*".

@@ -84,6 +84,11 @@ func (b *Builder) doc(ctx context.Context, in *Input, ctrl *ownerRef) map[string
 	if in.OldObject != nil {
 		doc["oldObject"] = in.OldObject
 	}
+	if !b.NoWorkloadFacts {
+		if w := workloadDoc(req.Kind.Kind, in.Object, in.OldObject); w != nil {
+			doc["workload"] = w
+		}
+	}
 	if req.Kind.Group == "" && adminKinds[req.Kind.Kind] {
 		doc["admins"] = b.admins.doc
 	}

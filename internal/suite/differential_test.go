@@ -21,14 +21,18 @@ import (
 	"github.com/driftguard/driftguard/internal/loader"
 )
 
-// The bundled policies declare the changed fields they react to on
-// UPDATE (METADATA custom.changes), and the engine does not evaluate a
-// policy none of whose fields an UPDATE touches. That is only right if
-// the declarations cover everything the policy's Rego reads from the
-// changes: TestSkippingChangesNoAnswer evaluates every request of the
+// Two shortcuts must not change any answer. The bundled policies declare
+// the changed fields they react to on UPDATE (METADATA custom.changes),
+// and the engine does not evaluate a policy none of whose fields an
+// UPDATE touches: that is only right if the declarations cover
+// everything the policy's Rego reads from the changes. And the input
+// carries workload facts found in Go (input.workload: containers, image
+// parts, the main container) that the library would otherwise compute in
+// Rego. TestSkippingChangesNoAnswer evaluates every request of the
 // bundled fixture suites and test/fixtures/reviews, and many randomly
-// changed copies of them, with skipping on and off (Set.EvaluateAll),
-// and requires the same answer (allowed, message, warnings, patches and
+// changed copies of them, as served, with skipping off
+// (Set.EvaluateAll) and without the facts (Builder.NoWorkloadFacts), and
+// requires the same answer (allowed, message, warnings, patches and
 // every policy's findings) from the validating and mutating webhooks.
 
 type diffCase struct {
@@ -77,12 +81,17 @@ func differentialCases(t *testing.T) []diffCase {
 	return out
 }
 
-// evalBoth answers req with skipping on and off, as the validating and
-// the mutating webhook, and returns a description of any difference.
+// evalBoth answers req as served (skipping on, input.workload present)
+// and as the references: every matching policy evaluated
+// (Set.EvaluateAll), and input.workload left out so that the library
+// finds the containers and image parts in Rego (Builder.NoWorkloadFacts),
+// as the validating and the mutating webhook; it returns a description
+// of any difference.
 func evalBoth(ctx context.Context, c diffCase, req *admissionv1.AdmissionRequest) (string, bool) {
-	run := func(all bool) string {
+	run := func(all, noFacts bool) string {
 		c.state.Policies.EvaluateAll = all
-		defer func() { c.state.Policies.EvaluateAll = false }()
+		c.state.Builder.NoWorkloadFacts = noFacts
+		defer func() { c.state.Policies.EvaluateAll, c.state.Builder.NoWorkloadFacts = false, false }()
 		var parts []string
 		for _, mutate := range []bool{false, true} {
 			a, _, err := answer.Evaluate(ctx, c.state, req, answer.Options{Mutate: mutate, Now: c.now})
@@ -91,9 +100,12 @@ func evalBoth(ctx context.Context, c diffCase, req *admissionv1.AdmissionRequest
 		}
 		return strings.Join(parts, "\n")
 	}
-	skipping, all := run(false), run(true)
-	if skipping != all {
-		return fmt.Sprintf("with skipping:\n%s\nevaluating all:\n%s", skipping, all), false
+	served := run(false, false)
+	if all := run(true, false); served != all {
+		return fmt.Sprintf("with skipping:\n%s\nevaluating all:\n%s", served, all), false
+	}
+	if inRego := run(false, true); served != inRego {
+		return fmt.Sprintf("with input.workload:\n%s\nwithout (found in Rego):\n%s", served, inRego), false
 	}
 	return "", true
 }
@@ -228,8 +240,10 @@ func nodes(v any, path string, out *[]node) {
 var (
 	addNames = []string{"securityContext", "privileged", "runAsNonRoot", "readOnlyRootFilesystem", "allowPrivilegeEscalation",
 		"capabilities", "image", "env", "FEATURE_FLAG_BETA", "labels", "annotations", "data", "stringData", "status", "replicas",
-		"kopf.zalando.org/last-handled", "app.kubernetes.io/part-of", "version", "password", "rules", "subjects", "x"}
-	addValues = []any{true, false, "v2", "busybox:latest", "nginx:1.27", "", 3.0, map[string]any{"privileged": true},
+		"kopf.zalando.org/last-handled", "app.kubernetes.io/part-of", "version", "password", "rules", "subjects", "x",
+		"kubectl.kubernetes.io/default-container", "initContainers"}
+	addValues = []any{true, false, "v2", "busybox:latest", "nginx:1.27", "", 3.0, "sidecar", "localhost:5000/app",
+		[]any{map[string]any{"name": "init", "image": "registry:5000/init:1.0@sha256:abc"}}, map[string]any{"privileged": true},
 		map[string]any{"runAsNonRoot": false}, map[string]any{"add": []any{"NET_ADMIN"}}, []any{map[string]any{"name": "FEATURE_FLAG_X", "value": "on"}},
 		map[string]any{"k": "v"}}
 )
@@ -265,7 +279,7 @@ func mutate(rng *rand.Rand, obj map[string]any) string {
 		switch x := n.value.(type) {
 		case string:
 			if n.key == "image" || strings.HasSuffix(n.path, ".image") {
-				set([]string{"busybox:latest", "nginx:1.27", x + "-rc1"}[rng.IntN(3)])
+				set([]string{"busybox:latest", "nginx:1.27", x + "-rc1", "localhost:5000/app", "ghcr.io/acme/api@sha256:abc"}[rng.IntN(5)])
 			} else {
 				set(x + "-x")
 			}

@@ -10,10 +10,16 @@ parse(ref) := {"registry": registry, "repository": repository, "tag": tag, "dige
 	[repository, tag] := split_tag(rest)
 }
 
+# parse(ref), read from input.workload.images when driftguard has already
+# split the request's container images (the same parts, in Go).
+parts(ref) := p if {
+	p := input.workload.images[ref]
+} else := parse(ref)
+
 # The tag an image reference runs: its tag, "latest" when it has neither
 # tag nor digest, undefined for a digest-only reference.
 tag(ref) := r.tag if {
-	r := parse(ref)
+	r := parts(ref)
 	r.tag != ""
 } else := "latest" if {
 	not contains(ref, "@")
