@@ -22,3 +22,13 @@ test_image_tag if {
 	not images.tag("nginx@sha256:abc")
 	not images.tag("localhost:5000/app@sha256:abc")
 }
+
+# parts reads the parts driftguard found in Go (input.workload.images)
+# and parses a reference it has none for.
+test_image_parts_from_the_input if {
+	found := {"registry": "r.io", "repository": "found", "tag": "in-go", "digest": ""}
+	images.parts("app:1.0") == found with input as {"workload": {"images": {"app:1.0": found}}}
+	images.parts("other:2.0") == images.parse("other:2.0") with input as {"workload": {"images": {"app:1.0": found}}}
+	images.parts("app:1.0") == images.parse("app:1.0")
+	images.tag("app:1.0") == "in-go" with input as {"workload": {"images": {"app:1.0": found}}}
+}
