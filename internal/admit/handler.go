@@ -1,6 +1,7 @@
 package admit
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -216,7 +217,7 @@ func (h *HTTPHandler) read(r *http.Request) (*admissionv1.AdmissionReview, *http
 	if r.ContentLength > limit {
 		return nil, &httpError{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("admission review of %d bytes is over the limit of %d bytes", r.ContentLength, limit)}
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	body, err := readBody(r, limit)
 	if err != nil {
 		return nil, &httpError{http.StatusBadRequest, "malformed", "reading request body: " + err.Error()}
 	}
@@ -234,6 +235,25 @@ func (h *HTTPHandler) read(r *http.Request) (*admissionv1.AdmissionReview, *http
 		return nil, herr
 	}
 	return review, nil
+}
+
+// maxPresize bounds the buffer a declared Content-Length sizes up front.
+const maxPresize = 64 << 10
+
+// readBody reads up to limit+1 bytes of the body into one buffer sized
+// by Content-Length when it is given (io.ReadAll would grow and copy its
+// buffer several times for a typical review). The declared length sizes
+// at most maxPresize bytes up front, so a caller that declares a large
+// body and sends little holds no more than that; past it the buffer
+// grows as bytes arrive.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	n := min(r.ContentLength, limit, maxPresize)
+	if n < 0 {
+		n = 0
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, n+bytes.MinRead))
+	_, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+	return buf.Bytes(), err
 }
 
 func writeStatus(w http.ResponseWriter, code int, msg string) {
