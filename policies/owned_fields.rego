@@ -55,15 +55,16 @@ deny contains {"field": "(object)", "owner": o.name, "msg": msg} if {
 	])
 }
 
+# (else chains: the cases exclude one another)
 via_text(c) := sprintf("managedFields manager %q", [c.managers[0]]) if c.via == "managedFields"
-via_text(c) := "driftguard.io/owner annotation" if c.via == "annotation"
-via_text(c) := c.via if not c.via in {"managedFields", "annotation", "ownerReference"}
-via_text(c) := sprintf("controlling owner %s %s", [input.owner.reference.kind, input.owner.reference.name]) if c.via == "ownerReference"
+else := "driftguard.io/owner annotation" if c.via == "annotation"
+else := sprintf("controlling owner %s %s", [input.owner.reference.kind, input.owner.reference.name]) if c.via == "ownerReference"
+else := c.via if not c.via in {"managedFields", "annotation", "ownerReference"}
 
 via_object_text(o) := "its managedFields" if o.via == "managedFields"
-via_object_text(o) := "driftguard.io/owner annotation" if o.via == "annotation"
-via_object_text(o) := o.via if not o.via in {"managedFields", "annotation", "ownerReference"}
-via_object_text(o) := sprintf("controlling owner %s %s", [input.owner.reference.kind, input.owner.reference.name]) if o.via == "ownerReference"
+else := "driftguard.io/owner annotation" if o.via == "annotation"
+else := sprintf("controlling owner %s %s", [input.owner.reference.kind, input.owner.reference.name]) if o.via == "ownerReference"
+else := o.via if not o.via in {"managedFields", "annotation", "ownerReference"}
 
 # Drift (audit of live objects): fields a hand-edit manager (kubectl edit,
 # patch, set, ...) owns on an object a declared owner manages, outside

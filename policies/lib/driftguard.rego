@@ -16,25 +16,21 @@ annotations := object.get(input.oldObject.metadata, "annotations", {}) if not in
 
 # "Kind namespace/name" for messages.
 # (for a Namespace the API server sets request.namespace to its own name)
+# A subresource request (deployments/scale) names the object it writes to:
+# "Deployment tenant-a/api (scale subresource)".
+# The bodies exclude one another; chained with else, a message is
+# formatted by the first that holds without trying the others.
 object_ref := sprintf("%s %s/%s", [kind, input.request.namespace, input.request.name]) if {
 	not input.parent
 	input.request.namespace != ""
 	kind != "Namespace"
-}
-
-object_ref := sprintf("%s %s", [kind, input.request.name]) if {
+} else := sprintf("%s %s", [kind, input.request.name]) if {
 	not input.parent
 	not namespaced_ref
-}
-
-# A subresource request (deployments/scale) names the object it writes to:
-# "Deployment tenant-a/api (scale subresource)".
-object_ref := sprintf("%s %s/%s (%s subresource)", [p.kind, p.namespace, p.name, p.subResource]) if {
+} else := sprintf("%s %s/%s (%s subresource)", [p.kind, p.namespace, p.name, p.subResource]) if {
 	p := input.parent
 	p.namespace != ""
-}
-
-object_ref := sprintf("%s %s (%s subresource)", [p.kind, p.name, p.subResource]) if {
+} else := sprintf("%s %s (%s subresource)", [p.kind, p.name, p.subResource]) if {
 	p := input.parent
 	p.namespace == ""
 }
@@ -56,12 +52,14 @@ matches_any(globs, s) if {
 }
 
 # The human name of a declared owner.
-owner_display(name) := input.owners[name].display
-owner_display(name) := name if not input.owners[name]
+owner_display(name) := d if {
+	d := input.owners[name].display
+} else := name if not input.owners[name]
 
 # Where to make a change owned by a declared owner instead.
-owner_source(name) := input.owners[name].source
-owner_source(name) := "the owner's source of truth" if not input.owners[name]
+owner_source(name) := src if {
+	src := input.owners[name].source
+} else := "the owner's source of truth" if not input.owners[name]
 
 # The object's declared owner (the "owner" field of a finding), "" when
 # it has none.
