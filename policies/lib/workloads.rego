@@ -52,6 +52,9 @@ unguarded if input.request.operation != "UPDATE"
 
 unguarded if not input.changes
 
+# "<this request's pod spec path>." (a rule: worked out once per query)
+spec_prefix := concat("", [input.workload.specPath, "."]) if input.workload else := concat("", [spec_path(data.driftguard.lib.kind), "."])
+
 # A change adds or removes a whole container, replaces a container list,
 # or replaces the pod spec or something above it.
 structural_change if {
@@ -59,11 +62,11 @@ structural_change if {
 	structural(c.path)
 }
 
-structural(p) if startswith(concat("", [spec_path(data.driftguard.lib.kind), "."]), concat("", [p, "."]))
+structural(p) if startswith(spec_prefix, concat("", [p, "."]))
 
 structural(p) if {
 	some t in container_types
-	prefix := concat("", [spec_path(data.driftguard.lib.kind), ".", t])
+	prefix := concat("", [spec_prefix, t])
 	startswith(p, prefix)
 	not contains(substring(p, count(prefix), -1), "].")
 }
@@ -71,7 +74,7 @@ structural(p) if {
 # The container list and name of a change path under the pod spec,
 # "<spec path>.<list>[<name>]..." → {"type": <list>, "name": <name>}.
 container_ref(p) := {"type": t, "name": name} if {
-	prefix := concat("", [spec_path(data.driftguard.lib.kind), "."])
+	prefix := spec_prefix
 	startswith(p, prefix)
 	rest := substring(p, count(prefix), -1)
 	open := indexof(rest, "[")
