@@ -58,8 +58,8 @@ set_images contains {"path": c.path, "image": image} if {
 	some c in input.changes
 	endswith(c.path, ".image")
 	c.op != "remove"
-	some x in new_containers
-	c.path == concat("", [x.path, ".image"])
+	startswith(c.path, workloads.spec_prefix)
+	x := new_containers[trim_suffix(substring(c.path, count(workloads.spec_prefix), -1), ".image")]
 	image := x.c.image
 }
 

@@ -85,3 +85,31 @@ test_cronjob_job_template if {
 	ds := mutable_tags.deny with input as create(cj, "tenant-a")
 	{d.field | some d in ds} == {"spec.jobTemplate.spec.template.spec.containers[report].image"}
 }
+
+# With the changes list (as driftguard builds it), an UPDATE that changes
+# no container list is judged by the images its changes name, looked up
+# by the change path; the library finds the container in input.workload
+# when driftguard supplies it.
+changed(old, new, paths) := object.union(update(old, new), {"changes": [{"path": p, "op": "replace"} | some p in paths]})
+
+with_facts(inp) := object.union(inp, {"workload": {
+	"specPath": "spec.template.spec",
+	"containers": {"containers[api]": {"type": "containers", "name": "api", "path": "spec.template.spec.containers[api]", "c": inp.object.spec.template.spec.containers[0]}},
+	"oldContainers": {"containers[api]": {"type": "containers", "name": "api", "path": "spec.template.spec.containers[api]", "c": inp.oldObject.spec.template.spec.containers[0]}},
+	"images": {},
+}})
+
+test_update_judges_the_image_its_changes_name if {
+	inp := changed(deployment("nginx:1.25"), deployment("nginx:latest"), [img_path])
+	{d.field | some d in mutable_tags.deny} == {img_path} with input as inp
+	{d.field | some d in mutable_tags.deny} == {img_path} with input as with_facts(inp)
+
+	# a scale of a Deployment that already runs latest is not told about it
+	scale := changed(deployment("nginx:latest"), deployment("nginx:latest"), ["spec.replicas"])
+	count(mutable_tags.deny) == 0 with input as scale
+	count(mutable_tags.deny) == 0 with input as with_facts(scale)
+
+	# a change path of another container names no image of this one
+	other := changed(deployment("nginx:1.25"), deployment("nginx:latest"), ["spec.template.spec.containers[sidecar].image"])
+	count(mutable_tags.deny) == 0 with input as with_facts(other)
+}
