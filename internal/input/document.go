@@ -85,7 +85,7 @@ func (b *Builder) doc(ctx context.Context, in *Input, ctrl *ownerRef) map[string
 		doc["oldObject"] = in.OldObject
 	}
 	if !b.NoWorkloadFacts {
-		if w := workloadDoc(req.Kind.Kind, in.Object, in.OldObject); w != nil {
+		if w := workloadDoc(req.Kind.Kind, in.Object, in.OldObject, in.Changes); w != nil {
 			doc["workload"] = w
 		}
 	}

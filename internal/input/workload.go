@@ -40,7 +40,7 @@ const defaultContainerAnnotation = "kubectl.kubernetes.io/default-container"
 // workloadDoc is input.workload for a request of this kind, nil when the
 // kind has no pod spec or a fact could not be found exactly as the
 // library's Rego would find it.
-func workloadDoc(kind string, obj, old map[string]any) map[string]any {
+func workloadDoc(kind string, obj, old map[string]any, changes []Change) map[string]any {
 	specPath, ok := workloadSpecPaths[kind]
 	if !ok || (obj == nil && old == nil) {
 		return nil
@@ -59,6 +59,7 @@ func workloadDoc(kind string, obj, old map[string]any) map[string]any {
 		"containers":    containers,
 		"oldContainers": oldContainers,
 		"images":        images,
+		"structural":    structuralChange(specPath, changes),
 	}
 	if specPath == "spec.template.spec" {
 		if main := mainContainer(obj); main != "" {
@@ -115,6 +116,25 @@ func containersOf(specPath string, obj map[string]any, images map[string]any) (m
 		}
 	}
 	return out, true
+}
+
+// structuralChange is lib.workloads.structural_change: a change replaces
+// the pod spec or something above it, or adds, removes or replaces a
+// whole container or container list (a path that ends at a list or at a
+// container, not inside one).
+func structuralChange(specPath string, changes []Change) bool {
+	prefix := specPath + "."
+	for _, c := range changes {
+		if strings.HasPrefix(prefix, c.Path+".") {
+			return true
+		}
+		for _, t := range containerTypes {
+			if rest, ok := strings.CutPrefix(c.Path, prefix+t); ok && !strings.Contains(rest, "].") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // lookupMap walks keys down obj: the map at the end, nil (and ok) when a

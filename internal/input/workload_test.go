@@ -157,7 +157,7 @@ main := [m | m := data.driftguard.policies.version_label.main_container]`)
 			if old != nil {
 				in["oldObject"] = old
 			}
-			w := workloadDoc(c.kind, obj, old)
+			w := workloadDoc(c.kind, obj, old, nil)
 			rs, err := pq.Eval(context.Background(), rego.EvalInput(in))
 			if w == nil {
 				return // the Rego decides, error or not
@@ -209,11 +209,11 @@ func TestWorkloadFactsLeftOutForOddObjects(t *testing.T) {
 		}
 		odd := strings.Contains(c.name, "not an object") || strings.Contains(c.name, "not a list") ||
 			c.name == "duplicate names" || c.name == "name not a string"
-		if got := workloadDoc(c.kind, obj, old) == nil; got != odd {
+		if got := workloadDoc(c.kind, obj, old, nil) == nil; got != odd {
 			t.Errorf("%s: facts left out %v, want %v", c.name, got, odd)
 		}
 	}
-	if workloadDoc("Service", map[string]any{"spec": map[string]any{}}, nil) != nil {
+	if workloadDoc("Service", map[string]any{"spec": map[string]any{}}, nil, nil) != nil {
 		t.Error("a Service got workload facts")
 	}
 }
@@ -231,8 +231,47 @@ func BenchmarkWorkloadDoc(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if workloadDoc("Deployment", rv.Request.Object, rv.Request.OldObject) == nil {
+		if workloadDoc("Deployment", rv.Request.Object, rv.Request.OldObject, nil) == nil {
 			b.Fatal("no facts")
 		}
+	}
+}
+
+func TestStructuralChangeIsTheLibrarys(t *testing.T) {
+	pq := libraryQuery(t, "x := data.driftguard.lib.workloads.structural_change")
+	paths := []string{
+		"spec", "spec.template", "spec.template.spec", "spec.template.spec.containers", "spec.template.spec.initContainers",
+		"spec.template.spec.containers[api]", "spec.template.spec.containers[api].image", "spec.template.spec.containers[a.b]",
+		"spec.template.spec.containers[api].env[X].value", "spec.template.spec.containersX", "spec.template.spec.ephemeralContainers[d]",
+		"spec.template.metadata.labels.version", "spec.replicas", "metadata", "metadata.labels.app", "spec.templateX",
+		"spec.template.spec.containers[]", "spec.containers[api]", "spec.containers[api].image", "spec.jobTemplate.spec.template.spec.containers[x]",
+		"", "spec.template.spec.containers[api]]", "spec.template.spec.containers[a].b]",
+	}
+	n := 0
+	for _, kind := range []string{"Deployment", "Pod", "CronJob", "Job"} {
+		specPath := workloadSpecPaths[kind]
+		for _, p := range paths {
+			for _, changes := range [][]Change{{{Path: p}}, {{Path: "spec.replicas"}, {Path: p}}} {
+				doc := make([]any, len(changes))
+				for i, c := range changes {
+					doc[i] = map[string]any{"path": c.Path, "op": "replace"}
+				}
+				rs, err := pq.Eval(context.Background(), rego.EvalInput(map[string]any{
+					"request": map[string]any{"kind": map[string]any{"kind": kind}, "operation": "UPDATE"}, "changes": doc}))
+				if err != nil || len(rs) != 1 {
+					t.Fatalf("%s %q: %v %v", kind, p, rs, err)
+				}
+				want := rs[0].Bindings["x"].(bool)
+				if got := structuralChange(specPath, changes); got != want {
+					t.Errorf("%s, changes %v: Go %v, Rego %v", kind, changes, got, want)
+				}
+				if want {
+					n++
+				}
+			}
+		}
+	}
+	if n < 20 {
+		t.Errorf("only %d structural cases", n)
 	}
 }

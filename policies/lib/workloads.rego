@@ -57,10 +57,11 @@ spec_prefix := concat("", [input.workload.specPath, "."]) if input.workload else
 
 # A change adds or removes a whole container, replaces a container list,
 # or replaces the pod spec or something above it.
-structural_change if {
+# (driftguard works it out in Go, input.workload.structural)
+structural_change := input.workload.structural if input.workload else := count([c |
 	some c in input.changes
 	structural(c.path)
-}
+]) > 0
 
 structural(p) if startswith(spec_prefix, concat("", [p, "."]))
 
