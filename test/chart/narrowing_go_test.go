@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -250,5 +251,47 @@ func TestNarrowingGoWidens(t *testing.T) {
 	_, plain := loadPolicies(t, nil)
 	if plain.Mutate == plain.Validate {
 		t.Error("the bundled policies' mutating condition is the validating one's")
+	}
+}
+
+// With self-managed certificates the binary keeps the condition
+// (--narrow-webhooks) and the chart renders none; otherwise the chart
+// renders it.
+func TestNarrowingSelfManagedPassesTheFlag(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		flag    bool // --narrow-webhooks passed
+		renders bool // the chart renders a-policy-can-answer
+	}{
+		{"self-managed", []string{"--set", "certificates.mode=selfManaged"}, true, false},
+		{"self-managed, rendered by the chart", []string{"--set", "certificates.mode=selfManaged", "--set", "webhook.narrowing.selfManaged=false"}, false, true},
+		{"cert-manager", nil, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := render(t, append([]string{"--set", "webhook.narrowing.enabled=true"}, tc.args...)...)
+			args := strs(container(t, r.one(t, "Deployment")), "args")
+			if got := slices.Contains(args, "--narrow-webhooks"); got != tc.flag {
+				t.Errorf("--narrow-webhooks passed: %v, want %v (%v)", got, tc.flag, args)
+			}
+			for _, kind := range []string{"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"} {
+				n := 0
+				for _, w := range webhooks(t, r, kind) {
+					for _, mc := range list(w, "matchConditions") {
+						if str(mc, "name") == narrowingCondition {
+							n++
+						}
+					}
+				}
+				if (n > 0) != tc.renders {
+					t.Errorf("%s: %d entries with %s rendered, want rendered %v", kind, n, narrowingCondition, tc.renders)
+				}
+			}
+		})
+	}
+	// off: neither
+	r := render(t, "--set", "certificates.mode=selfManaged")
+	if slices.Contains(strs(container(t, r.one(t, "Deployment")), "args"), "--narrow-webhooks") {
+		t.Error("--narrow-webhooks passed with webhook.narrowing.enabled=false")
 	}
 }
