@@ -89,7 +89,8 @@ type rotInstance struct {
 	logFile     string
 	cmd         *exec.Cmd
 	done        chan struct{}
-	err         error // exit error, once done is closed
+	err         error    // exit error, once done is closed
+	extraArgs   []string // appended to serve's arguments
 }
 
 func (ri *rotInstance) metric(t *testing.T, name string, labels map[string]string) float64 {
@@ -214,6 +215,7 @@ func (ri *rotInstance) start(t *testing.T, secret, configs string) {
 		"--audit=false", "--config", cfgFile,
 		"--metrics-secure=false", // metric() scrapes over plain HTTP
 	}
+	args = append(args, ri.extraArgs...)
 	ri.logFile = filepath.Join(base, "driftguard.log")
 	lf, err := os.Create(ri.logFile)
 	if err != nil {
