@@ -262,6 +262,7 @@ type rotProjection struct {
 type rotKubelet struct {
 	cs     kubernetes.Interface
 	dir    string
+	secret string // in rotSystemNS ("": rotSecret)
 	mu     sync.Mutex
 	lastRV string
 	log    []rotProjection
@@ -282,7 +283,11 @@ func (kl *rotKubelet) run(ctx context.Context, every time.Duration) {
 }
 
 func (kl *rotKubelet) sync(ctx context.Context) {
-	sec, err := kl.cs.CoreV1().Secrets(rotSystemNS).Get(ctx, rotSecret, metav1.GetOptions{})
+	name := kl.secret
+	if name == "" {
+		name = rotSecret
+	}
+	sec, err := kl.cs.CoreV1().Secrets(rotSystemNS).Get(ctx, name, metav1.GetOptions{})
 	kl.mu.Lock()
 	defer kl.mu.Unlock()
 	if err != nil {

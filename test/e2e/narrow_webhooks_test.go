@@ -204,7 +204,7 @@ func TestNarrowWebhooks(t *testing.T) {
 	ri.ports(t)
 	mustSucceed(t, s.kubectlIn(narrowWebhookYAML(ri.port), "apply", "-f", "-"))
 	ri.start(t, rotSystemNS+"/"+narrowSecret, narrowConfig+","+narrowConfig)
-	kl := &rotKubelet{cs: cs, dir: ri.certDir}
+	kl := &rotKubelet{cs: cs, dir: ri.certDir, secret: narrowSecret}
 	kubeletDone = make(chan struct{})
 	go func() { defer close(kubeletDone); kl.run(kubeletCtx, 200*time.Millisecond) }()
 	ri.waitReady(t, 60*time.Second)
