@@ -287,6 +287,23 @@ func TestNarrowingSelfManagedPassesTheFlag(t *testing.T) {
 					t.Errorf("%s: %d entries with %s rendered, want rendered %v", kind, n, narrowingCondition, tc.renders)
 				}
 			}
+			if !tc.flag {
+				return
+			}
+			// the keeper watches the configurations and updates the two
+			cr := rulesByResource(driftguardRole(t, r))
+			vwc := str(r.one(t, "ValidatingWebhookConfiguration"), "metadata.name")
+			mwc := str(r.one(t, "MutatingWebhookConfiguration"), "metadata.name")
+			for key, want := range map[string]string{
+				"admissionregistration.k8s.io/validatingwebhookconfigurations":        "watch",
+				"admissionregistration.k8s.io/mutatingwebhookconfigurations":          "list",
+				"admissionregistration.k8s.io/validatingwebhookconfigurations:" + vwc: "update",
+				"admissionregistration.k8s.io/mutatingwebhookconfigurations:" + mwc:   "update",
+			} {
+				if !slices.Contains(cr[key], want) {
+					t.Errorf("ClusterRole %s = %v, lacks %s", key, cr[key], want)
+				}
+			}
 		})
 	}
 	// off: neither
