@@ -130,7 +130,8 @@ func params(cfg *config.Config, name string) map[string]any {
 	return nil
 }
 
-func strings_(v any) []string {
+// stringList reads a config list of strings (a params value).
+func stringList(v any) []string {
 	list, _ := v.([]any)
 	var out []string
 	for _, x := range list {
@@ -147,7 +148,7 @@ func strings_(v any) []string {
 // namedConfigMaps are the namespace/name of the ConfigMaps tenancy_guard
 // protects and the versionMatrix inputs.
 func namedConfigMaps(cfg *config.Config) []string {
-	out := strings_(params(cfg, "tenancy_guard")["protectedConfigMaps"])
+	out := stringList(params(cfg, "tenancy_guard")["protectedConfigMaps"])
 	for _, c := range cfg.VersionMatrix {
 		for _, in := range c.Inputs {
 			out = append(out, in.ConfigMap)
@@ -204,7 +205,7 @@ func marks(cfg *config.Config) string {
 	annotations := []string{owner, driftAnnotation(cfg), "argocd.argoproj.io/tracking-id"}
 	bookkeeping := []string{"kopf.zalando.org/"}
 	if p, ok := params(cfg, "operator_state")["annotationPrefixes"]; ok {
-		bookkeeping = strings_(p)
+		bookkeeping = stringList(p)
 	}
 	mf := fmt.Sprintf("m.manager.lowerAscii() in %s", celList(uniqSorted(managers)))
 	for _, p := range uniqSorted(prefixes) {
