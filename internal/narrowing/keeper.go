@@ -31,10 +31,12 @@ import (
 // everything rather than less, until a reload brings other conditions.
 //
 // Replicas compute the same conditions from the same files. A replica
-// writes its conditions when its own state changes; when it sees an
-// entry without the condition (e.g. recreated by hand) it adds it, but it
-// never replaces a condition another replica wrote, so two replicas that
-// have not yet both reloaded do not overwrite each other in turn.
+// writes only when its own state changes (start, reload): it never writes
+// in reaction to another's change, so two replicas that have not both
+// reloaded yet do not overwrite each other in turn, and one that still
+// serves older policies never puts back a narrower condition another
+// removed. An entry that lost the condition (the configuration recreated
+// by hand) sends everything until the next reload or restart.
 type Keeper struct {
 	Client     kubernetes.Interface
 	Validating string
@@ -126,16 +128,17 @@ func (k *Keeper) Start(ctx context.Context) error {
 	}
 }
 
-// sync writes the wanted conditions (after Set) or adds a missing one.
+// sync writes the wanted conditions once after each Set.
 func (k *Keeper) sync(ctx context.Context,
 	getV func(string) (*admissionregistrationv1.ValidatingWebhookConfiguration, error),
 	getM func(string) (*admissionregistrationv1.MutatingWebhookConfiguration, error),
 ) error {
 	k.mu.Lock()
-	want, gen, own := k.want, k.gen, k.gen != k.applied
+	want, gen := k.want, k.gen
+	done := gen == 0 || gen == k.applied // nothing loaded yet, or written
 	k.mu.Unlock()
-	if gen == 0 {
-		return nil // nothing loaded yet
+	if done {
+		return nil
 	}
 	vc, err := getV(k.Validating)
 	if err != nil {
@@ -165,7 +168,7 @@ func (k *Keeper) sync(ctx context.Context,
 		configs[1].conds = append(configs[1].conds, &mc.Webhooks[i].MatchConditions)
 	}
 	for _, c := range configs {
-		if err := k.keep(c, own); err != nil {
+		if err := k.keep(c); err != nil {
 			return err
 		}
 	}
@@ -185,16 +188,15 @@ type hookConfig struct {
 	update             func() error
 }
 
-// keep brings one configuration's entries to expr (own: replacing or
-// removing the condition there is; else only adding a missing one).
-func (k *Keeper) keep(c hookConfig, own bool) error {
+// keep brings one configuration's entries to its expression.
+func (k *Keeper) keep(c hookConfig) error {
 	k.mu.Lock()
 	expr := c.expr
 	if expr != "" && k.rejected[c.name] == expr {
 		expr = "" // refused before: keep it off until the conditions change
 	}
 	k.mu.Unlock()
-	if !setAll(c.conds, expr, own) {
+	if !setAll(c.conds, expr) {
 		k.narrowed(c.name, hasAny(c.conds))
 		return nil
 	}
@@ -215,7 +217,7 @@ func (k *Keeper) keep(c hookConfig, own bool) error {
 	k.mu.Lock()
 	k.rejected[c.name] = c.expr
 	k.mu.Unlock()
-	setAll(c.conds, "", true)
+	setAll(c.conds, "")
 	if err := c.update(); err != nil {
 		return fmt.Errorf("removing the matchCondition %s of %s %s: %w", Name, c.kind, c.object, err)
 	}
@@ -235,9 +237,8 @@ func (k *Keeper) narrowed(name string, on bool) {
 }
 
 // setAll sets the condition on each entry's matchConditions (expr "":
-// removes it); with own false it only adds a missing one. It reports
-// whether anything changed.
-func setAll(all []*[]admissionregistrationv1.MatchCondition, expr string, own bool) bool {
+// removes it). It reports whether anything changed.
+func setAll(all []*[]admissionregistrationv1.MatchCondition, expr string) bool {
 	changed := false
 	for _, conds := range all {
 		i := slices.IndexFunc(*conds, func(m admissionregistrationv1.MatchCondition) bool { return m.Name == Name })
@@ -245,13 +246,13 @@ func setAll(all []*[]admissionregistrationv1.MatchCondition, expr string, own bo
 		case i < 0 && expr != "":
 			*conds = append(*conds, admissionregistrationv1.MatchCondition{Name: Name, Expression: expr})
 			changed = true
-		case i >= 0 && own && expr == "":
+		case i >= 0 && expr == "":
 			*conds = slices.Delete(*conds, i, i+1)
 			if len(*conds) == 0 {
 				*conds = nil
 			}
 			changed = true
-		case i >= 0 && own && (*conds)[i].Expression != expr:
+		case i >= 0 && (*conds)[i].Expression != expr:
 			(*conds)[i].Expression = expr
 			changed = true
 		}

@@ -156,9 +156,10 @@ func TestKeeperSetsReplacesAndRemoves(t *testing.T) {
 	}
 }
 
-// A condition another replica wrote is left alone unless this replica's
-// own state changed; a missing one is added back.
-func TestKeeperRepairsButDoesNotOverwriteAnotherReplica(t *testing.T) {
+// A replica writes only when its own state changes: a condition another
+// replica wrote is left alone, and so is an entry without one (it sends
+// everything), until this replica reloads.
+func TestKeeperWritesOnlyForItsOwnState(t *testing.T) {
 	r := newKeeperRun(t)
 	r.k.Set(Conditions{Validate: "v1", Mutate: "m1"})
 	r.sync()
@@ -166,17 +167,21 @@ func TestKeeperRepairsButDoesNotOverwriteAnotherReplica(t *testing.T) {
 	// mutating one
 	ctx := context.Background()
 	vc, _ := r.cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, "dg", metav1.GetOptions{})
-	setAll([]*[]admissionregistrationv1.MatchCondition{&vc.Webhooks[0].MatchConditions, &vc.Webhooks[1].MatchConditions, &vc.Webhooks[2].MatchConditions}, "v2", true)
+	setAll([]*[]admissionregistrationv1.MatchCondition{&vc.Webhooks[0].MatchConditions, &vc.Webhooks[1].MatchConditions, &vc.Webhooks[2].MatchConditions}, "v2")
 	if _, err := r.cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Update(ctx, vc, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	mc, _ := r.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "dg", metav1.GetOptions{})
-	setAll([]*[]admissionregistrationv1.MatchCondition{&mc.Webhooks[0].MatchConditions, &mc.Webhooks[1].MatchConditions, &mc.Webhooks[2].MatchConditions}, "", true)
+	setAll([]*[]admissionregistrationv1.MatchCondition{&mc.Webhooks[0].MatchConditions, &mc.Webhooks[1].MatchConditions, &mc.Webhooks[2].MatchConditions}, "")
 	if _, err := r.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(ctx, mc, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	writes := r.writes
 	r.sync()
-	r.want("v2", "m1")
+	r.want("v2", "")
+	if r.writes != writes {
+		t.Errorf("%d writes without a change of this replica's state", r.writes-writes)
+	}
 	// this replica reloads too
 	r.k.Set(Conditions{Validate: "v2", Mutate: "m2"})
 	r.sync()
