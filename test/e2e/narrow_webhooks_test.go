@@ -250,5 +250,22 @@ func TestNarrowWebhooks(t *testing.T) {
 		if d := services() - before; d < 1 {
 			t.Errorf("%v Service requests reached the instance, want at least 1", d)
 		}
+		// nothing changed since: no further writes (10 reload polls)
+		rv := func() string {
+			vc, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(context.Background(), narrowConfig, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mc, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(context.Background(), narrowConfig, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return vc.ResourceVersion + "/" + mc.ResourceVersion
+		}
+		first := rv()
+		time.Sleep(2 * time.Second)
+		if now := rv(); now != first {
+			t.Errorf("the configurations were written again with nothing changed: resourceVersions %s, then %s", first, now)
+		}
 	})
 }
