@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/driftguard/driftguard/internal/loader"
@@ -145,6 +146,19 @@ func TestCELString(t *testing.T) {
 	} {
 		if got := celString(in); got != want {
 			t.Errorf("celString(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// Replicas loading the same files compute the same text (map order, e.g.
+// of deprecated_apis' table, must not show), so they never rewrite each
+// other's condition.
+func TestSameInputsSameConditions(t *testing.T) {
+	first := conditions(t, loader.Options{})
+	for range 5 {
+		bundledOnce = sync.Once{} // as in another process
+		if c := conditions(t, loader.Options{}); c != first {
+			t.Fatalf("another load gives other conditions:\n%s\n%s", c.Validate, first.Validate)
 		}
 	}
 }
