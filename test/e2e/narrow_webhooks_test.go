@@ -33,8 +33,13 @@ const (
 
 // narrowWebhookYAML: URL-addressed configurations without a caBundle
 // for Deployments and Services in narrow-a, each with a condition of its
-// own that the instance must keep.
-func narrowWebhookYAML(port int) string {
+// own that the instance must keep, and filler more conditions that are
+// always true.
+func narrowWebhookYAML(port, filler int) string {
+	var more strings.Builder
+	for i := range filler {
+		fmt.Fprintf(&more, "  - name: filler-%d\n    expression: \"true\"\n", i)
+	}
 	hook := func(kind, path string) string {
 		return fmt.Sprintf(`apiVersion: admissionregistration.k8s.io/v1
 kind: %s
@@ -52,7 +57,7 @@ webhooks:
   matchConditions:
   - name: not-a-lease
     expression: "request.kind.kind != 'Lease'"
-  rules:
+%s  rules:
   - apiGroups: [apps]
     apiVersions: [v1]
     resources: [deployments]
@@ -63,7 +68,7 @@ webhooks:
     operations: [CREATE, UPDATE, DELETE]
   namespaceSelector:
     matchLabels: {kubernetes.io/metadata.name: %s}
-`, kind, narrowConfig, strings.TrimPrefix(path, "/"), rotDNSName, port, path, narrowNS)
+`, kind, narrowConfig, strings.TrimPrefix(path, "/"), rotDNSName, port, path, more.String(), narrowNS)
 	}
 	return hook("ValidatingWebhookConfiguration", "/validate") + "---\n" + hook("MutatingWebhookConfiguration", "/mutate")
 }
@@ -180,7 +185,7 @@ func TestNarrowWebhooks(t *testing.T) {
 	kubeletDone := make(chan struct{})
 	close(kubeletDone)
 	reset := func() {
-		for _, obj := range [][]string{{"service", "lb1", "lb2", "-n", narrowNS}, {"secret", narrowSecret, "-n", rotSystemNS}} {
+		for _, obj := range [][]string{{"service", "lb1", "lb2", "lb3", "-n", narrowNS}, {"secret", narrowSecret, "-n", rotSystemNS}} {
 			if r := s.kubectl(append([]string{"delete", "--ignore-not-found", "--wait=false"}, obj...)...); r.code != 0 {
 				t.Errorf("deleting %s: %s", strings.Join(obj, " "), r)
 			}
@@ -202,7 +207,7 @@ func TestNarrowWebhooks(t *testing.T) {
 	reset()
 	mustSucceed(t, s.kubectlIn(narrowSetupYAML, "apply", "-f", "-"))
 	ri.ports(t)
-	mustSucceed(t, s.kubectlIn(narrowWebhookYAML(ri.port), "apply", "-f", "-"))
+	mustSucceed(t, s.kubectlIn(narrowWebhookYAML(ri.port, 0), "apply", "-f", "-"))
 	ri.start(t, rotSystemNS+"/"+narrowSecret, narrowConfig+","+narrowConfig)
 	kl := &rotKubelet{cs: cs, dir: ri.certDir, secret: narrowSecret}
 	kubeletDone = make(chan struct{})
@@ -232,7 +237,7 @@ func TestNarrowWebhooks(t *testing.T) {
 		return
 	}
 
-	t.Run("a reload adding a policy on Service widens it; the write is then denied", func(t *testing.T) {
+	if !t.Run("a reload adding a policy on Service widens it; the write is then denied", func(t *testing.T) {
 		if err := writeFileAtomic(filepath.Join(policies, "no_load_balancers.rego"), []byte(narrowServicePolicy)); err != nil {
 			t.Fatal(err)
 		}
@@ -267,5 +272,61 @@ func TestNarrowWebhooks(t *testing.T) {
 		if now := rv(); now != first {
 			t.Errorf("the configurations were written again with nothing changed: resourceVersions %s, then %s", first, now)
 		}
+	}) {
+		return
+	}
+
+	// 64 matchConditions per entry are the API server's limit: adding
+	// a-policy-can-answer to configurations that already have 64 is refused
+	t.Run("a refused condition: counted, the configurations left without it, everything sent", func(t *testing.T) {
+		mustSucceed(t, s.kubectl("delete", "validatingwebhookconfiguration,mutatingwebhookconfiguration", narrowConfig, "--wait=true"))
+		mustSucceed(t, s.kubectlIn(narrowWebhookYAML(ri.port, 63), "apply", "-f", "-"))
+		// the CA bundle keeper repairs the recreated configurations' caBundle
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			vc, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(context.Background(), narrowConfig, metav1.GetOptions{})
+			if err == nil && len(vc.Webhooks) == 1 && len(vc.Webhooks[0].ClientConfig.CABundle) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no caBundle injected into the recreated configuration within 30s (%v)", err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		rejectedOf := func(c string) float64 {
+			return ri.metric(t, "driftguard_webhook_condition_rejections_total", map[string]string{"configuration": c})
+		}
+		rejected := func() float64 { return rejectedOf("validating") }
+		before, beforeM := rejected(), rejectedOf("mutating")
+		// a reload that changes the condition: one more policy, on one more kind
+		more := strings.NewReplacer("no_load_balancers", "no_node_ports", "LoadBalancer", "NodePort", "[Service]", "[Service, Ingress]").Replace(narrowServicePolicy)
+		if err := writeFileAtomic(filepath.Join(policies, "no_node_ports.rego"), []byte(more)); err != nil {
+			t.Fatal(err)
+		}
+		deadline = time.Now().Add(30 * time.Second)
+		for rejected() <= before {
+			if time.Now().After(deadline) {
+				t.Fatalf("driftguard_webhook_condition_rejections_total{configuration=validating} stayed %v for 30s", before)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		v, m := narrowConditions(t, cs)
+		for _, c := range append(v, m...) {
+			if _, ok := c[narrowCond]; ok || len(c) != 64 {
+				t.Errorf("an entry has %d matchConditions (with %s: %v), want the 64 it was created with", len(c), narrowCond, ok)
+			}
+		}
+		if got := ri.metric(t, "driftguard_webhook_narrowed", map[string]string{"configuration": "validating"}); got != 0 {
+			t.Errorf("driftguard_webhook_narrowed{configuration=validating} = %v, want 0", got)
+		}
+		// every Service write is sent, and the policies answer it
+		r := kIn(asAlice, narrowService("lb3"), "apply", "-f", "-")
+		if r.code == 0 || !strings.Contains(r.stderr, "LoadBalancer Services are not allowed here") {
+			t.Errorf("the LoadBalancer Service was not denied by the policy:\n%s", r)
+		}
+		if d := rejectedOf("mutating") - beforeM; d != 1 {
+			t.Errorf("the mutating configuration's condition refused %v times, want 1", d)
+		}
+		t.Logf("refused: validating %v, mutating %v", rejected()-before, rejectedOf("mutating")-beforeM)
 	})
 }
