@@ -37,6 +37,9 @@ import (
 // serves older policies never puts back a narrower condition another
 // removed. An entry that lost the condition (the configuration recreated
 // by hand) sends everything until the next reload or restart.
+//
+// A condition the API server refused is not tried again until the
+// conditions change.
 type Keeper struct {
 	Client     kubernetes.Interface
 	Validating string
@@ -60,14 +63,13 @@ func (k *Keeper) init() {
 	})
 }
 
-// Set makes c the conditions to keep (the serving state's).
+// Set makes c the conditions to keep (the serving state's) and has both
+// configurations checked against them once (written if they differ).
 func (k *Keeper) Set(c Conditions) {
 	k.init()
 	k.mu.Lock()
-	if c != k.want || k.gen == 0 {
-		k.want = c
-		k.gen++
-	}
+	k.want = c
+	k.gen++
 	k.mu.Unlock()
 	k.poke()
 }

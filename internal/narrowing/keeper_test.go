@@ -182,7 +182,12 @@ func TestKeeperWritesOnlyForItsOwnState(t *testing.T) {
 	if r.writes != writes {
 		t.Errorf("%d writes without a change of this replica's state", r.writes-writes)
 	}
-	// this replica reloads too
+	// a reload of this replica that leaves its conditions as they were
+	// puts them back
+	r.k.Set(Conditions{Validate: "v1", Mutate: "m1"})
+	r.sync()
+	r.want("v1", "m1")
+	// this replica reloads a change
 	r.k.Set(Conditions{Validate: "v2", Mutate: "m2"})
 	r.sync()
 	r.want("v2", "m2")
