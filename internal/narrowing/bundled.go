@@ -29,9 +29,15 @@ type module struct {
 	pkg, text string
 }
 
-func parse(sources []policy.Source) ([]module, error) {
+// parse reads each source's package; known maps texts already parsed
+// (the bundle's) to their package, so only other texts are parsed.
+func parse(sources []policy.Source, known map[string]string) ([]module, error) {
 	out := make([]module, 0, len(sources))
 	for _, s := range sources {
+		if pkg, ok := known[s.Text]; ok {
+			out = append(out, module{pkg: pkg, text: s.Text})
+			continue
+		}
 		m, err := ast.ParseModuleWithOpts(s.Name, s.Text, ast.ParserOptions{RegoVersion: ast.RegoV1})
 		if err != nil {
 			return nil, err
@@ -72,6 +78,7 @@ func texts(mods []module, name string) []string {
 
 type bundle struct {
 	modules []module
+	pkgs    map[string]string // text → package
 	// deprecated are deprecated_apis' builtin rows: group, version, kind
 	deprecated []deprecatedRow
 }
@@ -93,7 +100,7 @@ func theBundle() (bundle, error) {
 			bundledErr = err
 			return
 		}
-		mods, err := parse(src)
+		mods, err := parse(src, nil)
 		if err != nil {
 			bundledErr = fmt.Errorf("bundled policies: %w", err)
 			return
@@ -119,7 +126,11 @@ func theBundle() (bundle, error) {
 			bundledErr = fmt.Errorf("deprecated_apis' builtin table is empty")
 			return
 		}
-		bundled = bundle{modules: mods, deprecated: rows}
+		pkgs := map[string]string{}
+		for _, m := range mods {
+			pkgs[m.text] = m.pkg
+		}
+		bundled = bundle{modules: mods, pkgs: pkgs, deprecated: rows}
 	})
 	return bundled, bundledErr
 }

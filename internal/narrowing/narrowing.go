@@ -37,7 +37,7 @@ func For(st *admit.State, sources []policy.Source) (Conditions, error) {
 	if err != nil {
 		return Conditions{}, err
 	}
-	loaded, err := parse(sources)
+	loaded, err := parse(sources, b.pkgs)
 	if err != nil {
 		return Conditions{}, err
 	}
