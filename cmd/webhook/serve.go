@@ -52,6 +52,7 @@ func serveFlags(o *srv.Options) *flag.FlagSet {
 	fs.StringVar(&o.CertSecret, "cert-secret", "driftguard-cert", "with --cert-rotation: the Secret ([namespace/]name) that holds the certificates and is mounted at --cert-dir")
 	fs.StringVar(&o.CertDNSName, "cert-dns-name", "", "with --cert-rotation: the webhook Service's DNS name")
 	fs.StringVar(&o.WebhookConfigNames, "webhook-config-names", "driftguard,driftguard", "with --cert-rotation: <validating>,<mutating> webhook configuration names to inject the CA into")
+	fs.BoolVar(&o.NarrowWebhooks, "narrow-webhooks", false, "with --cert-rotation: keep the matchCondition a-policy-can-answer on every entry of the --webhook-config-names configurations, computed from the loaded policies and config at start and after each reload, so the API server sends only what a policy can answer")
 	fs.DurationVar(&o.CAOverlap, "ca-overlap", time.Hour, "with --cert-rotation: how long the previous CA stays in the caBundles after a CA rotation (every replica must have loaded the new certificate by then)")
 	fs.IntVar(&o.GCPercent, "gc-percent", 400, "garbage collection target percentage (GOGC; the GOGC environment variable wins); a soft memory limit of 80% of the container's memory limit applies unless GOMEMLIMIT is set")
 	fs.BoolVar(&o.Audit, "audit", true, "with --cluster: run the drift audit (policies' drift rules on live objects)")

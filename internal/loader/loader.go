@@ -66,13 +66,21 @@ func Sources(o Options, withTests bool) ([]policy.Source, error) {
 
 // Load builds a state from the options.
 func Load(ctx context.Context, o Options) (*admit.State, error) {
+	st, _, err := LoadWithSources(ctx, o)
+	return st, err
+}
+
+// LoadWithSources is Load, also returning the Rego sources the policies
+// were compiled from (internal/narrowing tells bundled policies from
+// edited copies by them).
+func LoadWithSources(ctx context.Context, o Options) (*admit.State, []policy.Source, error) {
 	cfg, err := o.config()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	src, err := Sources(o, false)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	params := map[string]any{}
 	for name, p := range cfg.Policies {
@@ -82,15 +90,15 @@ func Load(ctx context.Context, o Options) (*admit.State, error) {
 	}
 	set, err := policy.Compile(ctx, src, params)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	set.TimeoutRetry = policy.TimeoutRetryFor(cfg.EvalTimeout.Duration)
 	if len(set.Policies) == 0 {
-		return nil, fmt.Errorf("no policies loaded (bundled policies off and no package %s<name> in %v)", policy.PackagePrefix, o.PolicyDirs)
+		return nil, nil, fmt.Errorf("no policies loaded (bundled policies off and no package %s<name> in %v)", policy.PackagePrefix, o.PolicyDirs)
 	}
 	for name := range cfg.Policies {
 		if set.Get(name) == nil {
-			return nil, fmt.Errorf("config names policy %q, which is not loaded", name)
+			return nil, nil, fmt.Errorf("config names policy %q, which is not loaded", name)
 		}
 	}
 	b := input.NewBuilder(cfg, o.Parents)
@@ -103,7 +111,7 @@ func Load(ctx context.Context, o Options) (*admit.State, error) {
 	if o.Reverts != nil {
 		b.WithReverts(o.Reverts)
 	}
-	return &admit.State{Config: cfg, Builder: b, Policies: set}, nil
+	return &admit.State{Config: cfg, Builder: b, Policies: set}, src, nil
 }
 
 func (o Options) config() (*config.Config, error) {
@@ -169,6 +177,9 @@ type Reloader struct {
 	Metrics  *metrics.Metrics
 	Log      logr.Logger
 	Interval time.Duration
+	// OnReload, when set, is called after each successful reload with the
+	// new state and the Rego sources it was compiled from.
+	OnReload func(st *admit.State, sources []policy.Source)
 	last     string
 }
 
@@ -212,7 +223,7 @@ func (r *Reloader) Check(ctx context.Context) bool {
 	if fp == r.last {
 		return false
 	}
-	st, err := Load(ctx, r.Options)
+	st, src, err := LoadWithSources(ctx, r.Options)
 	if err != nil {
 		r.failed(fp, err)
 		return false
@@ -221,6 +232,9 @@ func (r *Reloader) Check(ctx context.Context) bool {
 	r.Loaded(st)
 	r.last = fp
 	r.Log.Info("policies reloaded", "policies", len(st.Policies.Policies), "files", len(st.Policies.Files))
+	if r.OnReload != nil {
+		r.OnReload(st, src)
+	}
 	return true
 }
 

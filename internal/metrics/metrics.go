@@ -34,6 +34,7 @@ type Metrics struct {
 	DecisionLogSuppressed prometheus.Counter
 	EventsDropped         *prometheus.CounterVec
 	Reverts               Reverts
+	Narrowing             Narrowing
 }
 
 // LatencyBuckets resolve below one millisecond, where most reviews land.
@@ -134,6 +135,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	m.Reports = newReportMetrics(reg)
 	newTrailMetrics(reg, m)
 	newRevertMetrics(reg, m)
+	newNarrowingMetrics(reg, m)
 	reg.MustRegister(m.DriftObjects, m.AuditRuns, m.AuditDuration, m.AuditLastRun, m.AuditObjects)
 	reg.MustRegister(m.Decisions, m.Requests, m.Latency, m.InFlight, m.BadRequests, m.LoadErrors, m.LoadSuccess,
 		m.LastLoad, m.LastLoadFailed, m.PoliciesLoaded, m.EvalErrors, m.DriftRecords, m.CertExpiry)

@@ -11,7 +11,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/driftguard/driftguard/internal/admit"
 	"github.com/driftguard/driftguard/internal/certs"
+	"github.com/driftguard/driftguard/internal/metrics"
+	"github.com/driftguard/driftguard/internal/narrowing"
+	"github.com/driftguard/driftguard/internal/policy"
 )
 
 // addCertRotation selects self-managed certificates (--cert-rotation):
@@ -83,4 +87,34 @@ func addCertRotation(mgr ctrl.Manager, log logr.Logger, o Options) (chan struct{
 		close(ready)
 	}()
 	return ready, gate, nil
+}
+
+// addNarrowing adds the keeper of the a-policy-can-answer matchCondition
+// (--narrow-webhooks) to the manager and returns what sets it from a
+// loaded state: at start and after each reload. The engine serves a
+// reloaded state before the keeper's write lands, so a reload that adds
+// kinds leaves them unsent for that write's round trip (the keeper logs
+// "webhook matchCondition a-policy-can-answer updated").
+func addNarrowing(mgr ctrl.Manager, log logr.Logger, o Options, m *metrics.Metrics) (func(*admit.State, []policy.Source), error) {
+	validating, mutating, _ := strings.Cut(o.WebhookConfigNames, ",")
+	cs, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return nil, fmt.Errorf("--narrow-webhooks: %w", err)
+	}
+	log = log.WithName("narrowing")
+	k := &narrowing.Keeper{Client: cs, Validating: validating, Mutating: mutating, Log: log, Metrics: m}
+	if err := mgr.Add(k); err != nil {
+		return nil, fmt.Errorf("--narrow-webhooks: %w", err)
+	}
+	return func(st *admit.State, src []policy.Source) {
+		c, err := narrowing.For(st, src)
+		if err != nil {
+			log.Error(err, "computing the webhook matchCondition "+narrowing.Name+"; every request is sent")
+			c = narrowing.Conditions{Wide: err.Error()}
+		}
+		if !c.Narrowed() {
+			log.Info("the webhook configurations are not narrowed: every request is sent", "reason", c.Wide)
+		}
+		k.Set(c)
+	}, nil
 }

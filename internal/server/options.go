@@ -61,6 +61,10 @@ type Options struct {
 	CertDNSName        string // the webhook Service's DNS name
 	WebhookConfigNames string // <validating>,<mutating>
 	CAOverlap          time.Duration
+	// NarrowWebhooks (--narrow-webhooks, needs --cert-rotation) keeps the
+	// a-policy-can-answer matchCondition on the webhook configurations,
+	// computed from the loaded policies and config (internal/narrowing).
+	NarrowWebhooks bool
 }
 
 // Validate checks the flags that are wrong whatever else is given.
@@ -118,6 +122,8 @@ func (o Options) checkCombinations() error {
 		return errors.New("--cert-dir is required (or use --dev for a self-signed certificate)")
 	case o.CertRotation && !o.Cluster:
 		return errors.New("--cert-rotation needs --cluster")
+	case o.NarrowWebhooks && !o.CertRotation:
+		return errors.New("--narrow-webhooks needs --cert-rotation (driftguard then manages its webhook configurations)")
 	case o.MetricsSecure && !o.Cluster:
 		return errMetricsNeedCluster
 	}

@@ -111,7 +111,7 @@ func wire(ctx context.Context, log logr.Logger, o Options) (*instance, error) {
 			}
 		}
 	}
-	st, err := loader.Load(ctx, opts)
+	st, src, err := loader.LoadWithSources(ctx, opts)
 	if err != nil {
 		in.m.LoadErrors.Inc()
 		return nil, fmt.Errorf("loading config and policies: %w", err)
@@ -122,6 +122,14 @@ func wire(ctx context.Context, log logr.Logger, o Options) (*instance, error) {
 	go engine.Trail.Run(ctx)
 	in.reloader = &loader.Reloader{Options: opts, Engine: engine, Metrics: in.m, Log: log.WithName("reload"), Interval: o.ReloadInterval}
 	in.reloader.Loaded(st)
+	if o.NarrowWebhooks {
+		narrow, err := addNarrowing(in.mgr, log, o, in.m)
+		if err != nil {
+			return nil, err
+		}
+		narrow(st, src)
+		in.reloader.OnReload = narrow
+	}
 	log.Info("policies loaded", "policies", len(st.Policies.Policies), "files", len(st.Policies.Files))
 	if in.mgr != nil {
 		if err := addClusterLoops(log, in.mgr, o, engine, keeper, in.m); err != nil {

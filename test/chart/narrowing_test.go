@@ -197,11 +197,11 @@ func (f *fakeReverts) Reverts(_, kind, _ string) []input.PastRevert {
 // checkSends answers every request (with the fake revert history holding
 // the fields it changes) and returns the answered requests the condition
 // would not send, and how many were answered and how many sent.
-func checkSends(t *testing.T, sendersFor func(overrides map[string]any) senders, reqs []request, reverts *fakeReverts) (missed []string, answeredN, sentN int) {
+func checkSends(t *testing.T, sendersFor sendersFunc, reqs []request, reverts *fakeReverts) (missed []string, answeredN, sentN int) {
 	t.Helper()
 	ctx := context.Background()
 	for _, r := range reqs {
-		s := sendersFor(r.overrides)
+		s := sendersFor(r)
 		got := r.got
 		if r.state != nil {
 			reverts.fields = nil
@@ -479,12 +479,17 @@ func mergeMaps(m, o map[string]any) map[string]any {
 	return out
 }
 
+// sendersFunc returns the conditions a request is checked against: those
+// made for the config that answered it.
+type sendersFunc func(r request) senders
+
 // sendersFor renders the chart with webhook.narrowing.enabled, args and
 // the config overrides of a request (once per distinct overrides).
-func sendersFor(t *testing.T, args ...string) func(map[string]any) senders {
+func sendersFor(t *testing.T, args ...string) sendersFunc {
 	cache := map[string]senders{}
-	return func(overrides map[string]any) senders {
+	return func(r request) senders {
 		t.Helper()
+		overrides := r.overrides
 		key := ""
 		var all []string
 		if overrides != nil {
@@ -534,27 +539,43 @@ func rekind(req *admissionv1.AdmissionRequest, gvk metav1.GroupVersionKind) (*ad
 	return out, nil
 }
 
+// Both the chart's condition and the one internal/narrowing computes
+// from the loaded policies and config (--narrow-webhooks) pass.
 func TestNarrowingSendsEveryAnsweredRequest(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		args []string
+		// extra is args as config overrides (for the Go-generated
+		// condition of the suite cases' configs)
+		extra map[string]any
 	}{
-		{"defaults", nil},
+		{"defaults", nil, nil},
 		// the mutating entries then get what the validating ones get
-		{"a policy in warn mode", []string{"--set", "config.policies.owned_fields.mode=warn"}},
+		{"a policy in warn mode", []string{"--set", "config.policies.owned_fields.mode=warn"},
+			map[string]any{"policies": map[string]any{"owned_fields": map[string]any{"mode": "warn"}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reqs, reverts := narrowingRequests(t, tc.args...)
-			missed, answeredN, sentN := checkSends(t, sendersFor(t, tc.args...), reqs, reverts)
-			for _, m := range missed {
-				t.Errorf("not sent, but answered: %s", m)
-			}
-			if answeredN < 50 {
-				t.Errorf("only %d of %d requests were answered: the check proves little", answeredN, len(reqs))
-			}
-			t.Logf("%d requests, %d answered, %d of %d webhook calls sent by %s", len(reqs), answeredN, sentN, 2*len(reqs), narrowingCondition)
-			if sentN == 2*len(reqs) {
-				t.Errorf("%s sends every request: it narrows nothing", narrowingCondition)
+			for _, g := range []struct {
+				name string
+				s    sendersFunc
+			}{
+				{"chart", sendersFor(t, tc.args...)},
+				{"go", goSendersFor(t, tc.extra)},
+			} {
+				t.Run(g.name, func(t *testing.T) {
+					missed, answeredN, sentN := checkSends(t, g.s, reqs, reverts)
+					for _, m := range missed {
+						t.Errorf("not sent, but answered: %s", m)
+					}
+					if answeredN < 50 {
+						t.Errorf("only %d of %d requests were answered: the check proves little", answeredN, len(reqs))
+					}
+					t.Logf("%d requests, %d answered, %d of %d webhook calls sent by %s", len(reqs), answeredN, sentN, 2*len(reqs), narrowingCondition)
+					if sentN == 2*len(reqs) {
+						t.Errorf("%s sends every request: it narrows nothing", narrowingCondition)
+					}
+				})
 			}
 		})
 	}
@@ -619,16 +640,17 @@ func uniqSorted(s []string) []string {
 	return slices.Compact(out)
 }
 
-// Every row of deprecated_apis' builtin table is sent on CREATE, and the
-// policy warns about it.
+// Every row of deprecated_apis' builtin table is sent on CREATE, by the
+// chart's condition and the Go-generated one, and the policy warns about
+// it.
 func TestNarrowingSendsDeprecatedVersions(t *testing.T) {
 	ctx := context.Background()
 	v, _ := narrowingExpressions(t, "--set", "webhook.narrowing.enabled=true")
-	s := newSender(t, v)
 	st, err := loader.Load(ctx, loader.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	conditions := map[string]sender{"chart": newSender(t, v), "go": newSender(t, goConditions(t, st).Validate)}
 	srcs, err := loader.Sources(loader.Options{}, false)
 	if err != nil {
 		t.Fatal(err)
@@ -668,8 +690,10 @@ func TestNarrowingSendsDeprecatedVersions(t *testing.T) {
 			if !slices.ContainsFunc(a.Verdicts, func(v answer.Verdict) bool { return v.Policy == "deprecated_apis" && v.Decision == "warn" }) {
 				t.Errorf("%s %s: deprecated_apis does not warn (%s)", gv, gvk.Kind, answerText(a))
 			}
-			if sent, err := s.sends(req); err != nil || !sent {
-				t.Errorf("CREATE %s %s is not sent (error %v)", gv, gvk.Kind, err)
+			for name, s := range conditions {
+				if sent, err := s.sends(req); err != nil || !sent {
+					t.Errorf("%s: CREATE %s %s is not sent (error %v)", name, gv, gvk.Kind, err)
+				}
 			}
 		}
 	}

@@ -89,7 +89,8 @@ type rotInstance struct {
 	logFile     string
 	cmd         *exec.Cmd
 	done        chan struct{}
-	err         error // exit error, once done is closed
+	err         error    // exit error, once done is closed
+	extraArgs   []string // appended to serve's arguments
 }
 
 func (ri *rotInstance) metric(t *testing.T, name string, labels map[string]string) float64 {
@@ -214,6 +215,7 @@ func (ri *rotInstance) start(t *testing.T, secret, configs string) {
 		"--audit=false", "--config", cfgFile,
 		"--metrics-secure=false", // metric() scrapes over plain HTTP
 	}
+	args = append(args, ri.extraArgs...)
 	ri.logFile = filepath.Join(base, "driftguard.log")
 	lf, err := os.Create(ri.logFile)
 	if err != nil {
@@ -260,6 +262,7 @@ type rotProjection struct {
 type rotKubelet struct {
 	cs     kubernetes.Interface
 	dir    string
+	secret string // in rotSystemNS ("": rotSecret)
 	mu     sync.Mutex
 	lastRV string
 	log    []rotProjection
@@ -280,7 +283,11 @@ func (kl *rotKubelet) run(ctx context.Context, every time.Duration) {
 }
 
 func (kl *rotKubelet) sync(ctx context.Context) {
-	sec, err := kl.cs.CoreV1().Secrets(rotSystemNS).Get(ctx, rotSecret, metav1.GetOptions{})
+	name := kl.secret
+	if name == "" {
+		name = rotSecret
+	}
+	sec, err := kl.cs.CoreV1().Secrets(rotSystemNS).Get(ctx, name, metav1.GetOptions{})
 	kl.mu.Lock()
 	defer kl.mu.Unlock()
 	if err != nil {

@@ -14,6 +14,9 @@ package e2e
 //	conditions off  the chart's rules, no matchConditions at all
 //	chart default   the chart as installed today
 //	narrowing       webhook.narrowing.enabled=true (a-policy-can-answer)
+//	run-time        the same entries with the a-policy-can-answer that
+//	                internal/narrowing computes from what the suite's
+//	                driftguard loads (what --narrow-webhooks sets)
 //
 // The same mix runs in a tenant namespace (failurePolicy Fail entries) and
 // in another namespace of each variant. Calls are read from the API
@@ -28,6 +31,7 @@ package e2e
 // calls than the chart default, or if it sends no call at all.
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -42,6 +46,9 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"sigs.k8s.io/yaml"
+
+	"github.com/driftguard/driftguard/internal/loader"
+	"github.com/driftguard/driftguard/internal/narrowing"
 )
 
 const (
@@ -423,10 +430,13 @@ func TestWebhookCalls(t *testing.T) {
 	variants := []struct {
 		name string
 		set  []string
+		// runTime replaces the rendered a-policy-can-answer with the Go-generated one
+		runTime bool
 	}{
-		{"conditions off", []string{"--set-json", "webhook.matchConditions=[]"}},
-		{"chart default", nil},
-		{"narrowing", []string{"--set", "webhook.narrowing.enabled=true"}},
+		{"conditions off", []string{"--set-json", "webhook.matchConditions=[]"}, false},
+		{"chart default", nil, false},
+		{"narrowing", []string{"--set", "webhook.narrowing.enabled=true"}, false},
+		{"run-time", []string{"--set", "webhook.narrowing.enabled=true"}, true},
 	}
 	spaces := func(i int) []string {
 		return []string{fmt.Sprintf("calls-v%d-tenant", i), fmt.Sprintf("calls-v%d-other", i)}
@@ -487,6 +497,9 @@ subjects:
 	}
 	for vi, v := range variants {
 		hooks := renderCallsHooks(t, helm, v.set...)
+		if v.runTime {
+			hooks = runTimeConditions(t, hooks)
+		}
 		mustSucceed(t, s.kubectlIn(hooks, "apply", "--server-side", "--field-manager=helm", "--force-conflicts", "-f", "-"))
 		tenantNS := spaces(vi)[0]
 		// live: a dry-run Deployment create in the tenant namespace is sent
@@ -502,7 +515,7 @@ subjects:
 			cm := m["tenants.validate.driftguard.io CREATE validating"].count - b["tenants.validate.driftguard.io CREATE validating"].count
 			svc := a["tenants.validate.driftguard.io CREATE validating"].count - m["tenants.validate.driftguard.io CREATE validating"].count
 			wantSvc := uint64(1)
-			if v.name == "narrowing" {
+			if v.name == "narrowing" || v.runTime {
 				wantSvc = 0
 			}
 			if r1.code == 0 && r2.code == 0 && cm == 1 && svc == wantSvc {
@@ -622,9 +635,10 @@ subjects:
 		}
 		b.WriteString("\n")
 	}
-	def, nar := results[1], results[2]
+	def, nar, rt := results[1], results[2], results[3]
 	if def.calls > 0 {
 		fmt.Fprintf(&b, "narrowing vs chart default: %d -> %d calls (%.1f%% fewer)\n", def.calls, nar.calls, 100*(1-float64(nar.calls)/float64(def.calls)))
+		fmt.Fprintf(&b, "run-time vs chart default: %d -> %d calls (%.1f%% fewer)\n", def.calls, rt.calls, 100*(1-float64(rt.calls)/float64(def.calls)))
 	}
 	if off := results[0]; off.calls > 0 {
 		fmt.Fprintf(&b, "narrowing vs conditions off: %d -> %d calls (%.1f%% fewer)\n", off.calls, nar.calls, 100*(1-float64(nar.calls)/float64(off.calls)))
@@ -654,4 +668,53 @@ subjects:
 	if nar.calls == 0 || nar.calls >= def.calls {
 		t.Errorf("narrowing made %d calls, the chart default %d: want fewer, and some", nar.calls, def.calls)
 	}
+	if rt.calls == 0 || rt.calls >= def.calls {
+		t.Errorf("the run-time condition made %d calls, the chart default %d: want fewer, and some", rt.calls, def.calls)
+	}
+}
+
+// runTimeConditions replaces the a-policy-can-answer expressions of the
+// rendered configurations with the ones internal/narrowing computes from
+// the config and policies the suite's driftguard loads.
+func runTimeConditions(t *testing.T, hooks string) string {
+	t.Helper()
+	st, src, err := loader.LoadWithSources(context.Background(), loader.Options{ConfigFile: s.configFile, PolicyDirs: []string{s.policyDir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := narrowing.For(st, src)
+	if err != nil || !c.Narrowed() {
+		t.Fatalf("narrowing the suite's policies: %v %s", err, c.Wide)
+	}
+	var docs []string
+	replaced := 0
+	for _, doc := range strings.Split(hooks, "---\n") {
+		var o chartObj
+		if err := yaml.Unmarshal([]byte(doc), &o); err != nil {
+			t.Fatal(err)
+		}
+		expr := c.Validate
+		if o["kind"] == "MutatingWebhookConfiguration" {
+			expr = c.Mutate
+		}
+		hs, _ := o["webhooks"].([]any)
+		for _, h := range hs {
+			conds, _ := h.(map[string]any)["matchConditions"].([]any)
+			for _, mc := range conds {
+				if m := mc.(map[string]any); m["name"] == narrowing.Name {
+					m["expression"] = expr
+					replaced++
+				}
+			}
+		}
+		b, err := yaml.Marshal(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, string(b))
+	}
+	if replaced == 0 {
+		t.Fatal("no a-policy-can-answer rendered to replace")
+	}
+	return strings.Join(docs, "---\n")
 }

@@ -135,7 +135,7 @@ kind ("validate" or "mutate"), path.
   "clientConfig" (include "driftguard.clientConfig" (dict "root" $root "path" .path) | fromYaml)
 }}
 {{- $conds := $v.matchConditions | default list }}
-{{- if $v.narrowing.enabled }}
+{{- if and $v.narrowing.enabled (not (include "driftguard.narrowsAtRunTime" $root)) }}
 {{- $expr := include "driftguard.narrowingExpression" $root }}
 {{- if eq .kind "mutate" }}
 {{- $expr = include "driftguard.narrowingMutateExpression" (dict "root" $root "validate" $expr) }}
@@ -244,6 +244,16 @@ mergeOverwrite it does not skip "empty" values such as false.
 {{/* "true" when the binary talks to the cluster (--cluster); selfManaged certificates need it. */}}
 {{- define "driftguard.cluster" -}}
 {{- if or .Values.server.clusterLookups (eq .Values.certificates.mode "selfManaged") }}true{{ end }}
+{{- end }}
+
+{{/*
+"true" when the binary sets a-policy-can-answer itself (--narrow-webhooks):
+webhook.narrowing.enabled and .selfManaged with certificates.mode
+selfManaged. The chart then renders no condition of its own.
+*/}}
+{{- define "driftguard.narrowsAtRunTime" -}}
+{{- $n := .Values.webhook.narrowing }}
+{{- if and $n.enabled $n.selfManaged (eq .Values.certificates.mode "selfManaged") }}true{{ end }}
 {{- end }}
 
 {{/* "true" when the audit runs on an elected leader (several replicas). */}}
