@@ -59,7 +59,8 @@ func TestNarrowingWithinTheCELBudgetOnHugeObjects(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds objects of 1.4 MiB")
 	}
-	s := sendersFor(t)(nil)
+	// the chart's rendered condition and the one serve --narrow-webhooks computes
+	conds := map[string]senders{"chart": sendersFor(t)(request{}), "run-time": goSendersFor(t, nil)(request{})}
 	const size = 1400 << 10
 	for _, what := range []string{"annotations", "labels", "managedFields"} {
 		obj := hugeObject(what, size)
@@ -78,7 +79,10 @@ func TestNarrowingWithinTheCELBudgetOnHugeObjects(t *testing.T) {
 			if op == admissionv1.Update {
 				req.Object = runtime.RawExtension{Raw: raw}
 			}
-			for name, snd := range map[string]sender{"validating": s.validate, "mutating": s.mutate} {
+			for name, snd := range map[string]sender{
+				"chart's validating": conds["chart"].validate, "chart's mutating": conds["chart"].mutate,
+				"run-time validating": conds["run-time"].validate, "run-time mutating": conds["run-time"].mutate,
+			} {
 				sent, err := snd.sends(req)
 				if err != nil {
 					t.Errorf("%s of a %d-byte Service with many %s: the %s entries' condition fails (failurePolicy applies): %v",
