@@ -42,6 +42,8 @@ func serveFlags(o *srv.Options) *flag.FlagSet {
 	fs.Var((*listFlag)(&o.DevHosts), "dev-hosts", "extra DNS names or IPs for the --dev certificate")
 	fs.StringVar(&o.Host, "host", "", "webhook listen address (default all interfaces; 127.0.0.1 with --dev)")
 	fs.IntVar(&o.Port, "port", 9443, "webhook HTTPS port")
+	fs.StringVar(&o.ClientCAFile, "client-ca-file", "", "PEM CA certificates: the webhook port then accepts only callers with a client certificate (for client authentication) they signed, such as the one kube-apiserver's AdmissionConfiguration gives it (reread on change)")
+	fs.Var((*listFlag)(&o.ClientNames), "client-names", "with --client-ca-file: the client certificate's subject common name or a DNS name must be one of these")
 	fs.StringVar(&o.MetricsAddr, "metrics-addr", srv.DefaultMetricsAddr, "Prometheus /metrics listen address")
 	fs.StringVar(&o.HealthAddr, "health-addr", srv.DefaultHealthAddr, "/healthz and /readyz listen address")
 	fs.DurationVar(&o.ReloadInterval, "reload-interval", 2*time.Second, "how often config and policy files are checked for changes")

@@ -35,6 +35,7 @@ type Metrics struct {
 	EventsDropped         *prometheus.CounterVec
 	Reverts               Reverts
 	Narrowing             Narrowing
+	ClientAuth            ClientAuth
 }
 
 // LatencyBuckets resolve below one millisecond, where most reviews land.
@@ -136,6 +137,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	newTrailMetrics(reg, m)
 	newRevertMetrics(reg, m)
 	newNarrowingMetrics(reg, m)
+	newClientAuthMetrics(reg, m)
 	reg.MustRegister(m.DriftObjects, m.AuditRuns, m.AuditDuration, m.AuditLastRun, m.AuditObjects)
 	reg.MustRegister(m.Decisions, m.Requests, m.Latency, m.InFlight, m.BadRequests, m.LoadErrors, m.LoadSuccess,
 		m.LastLoad, m.LastLoadFailed, m.PoliciesLoaded, m.EvalErrors, m.DriftRecords, m.CertExpiry)

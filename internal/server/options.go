@@ -31,6 +31,11 @@ type Options struct {
 	Host        string   // --host: the webhook's listen host
 	Port        int      // --port: the webhook's HTTPS port
 	EnableHTTP2 bool     // --enable-http2
+	// ClientCAFile (--client-ca-file): callers of the webhook port must
+	// present a client certificate signed by one of its CAs; with
+	// ClientNames (--client-names) one of those names (clientauth.go).
+	ClientCAFile string
+	ClientNames  []string
 
 	// the webhook server's bounds per caller
 	ReadTimeout    time.Duration
@@ -120,6 +125,8 @@ func (o Options) checkCombinations() error {
 	switch {
 	case o.CertDir == "":
 		return errors.New("--cert-dir is required (or use --dev for a self-signed certificate)")
+	case len(o.ClientNames) > 0 && o.ClientCAFile == "":
+		return errors.New("--client-names needs --client-ca-file")
 	case o.CertRotation && !o.Cluster:
 		return errors.New("--cert-rotation needs --cluster")
 	case o.NarrowWebhooks && !o.CertRotation:

@@ -153,7 +153,15 @@ func wire(ctx context.Context, log logr.Logger, o Options) (*instance, error) {
 		in.metricsTLSCert.Store(in.servingCert)
 		getCert = in.servingCert.GetCertificate
 	}
-	in.webhook = newWebhookServer(o, serverTLS(o.EnableHTTP2, getCert), log.WithName("webhook-server"))
+	webhookTLS := serverTLS(o.EnableHTTP2, getCert)
+	if o.ClientCAFile != "" {
+		ca, err := newClientAuth(o.ClientCAFile, o.ClientNames, log.WithName("client-auth"), in.m)
+		if err != nil {
+			return nil, err
+		}
+		ca.apply(webhookTLS)
+	}
+	in.webhook = newWebhookServer(o, webhookTLS, log.WithName("webhook-server"))
 	in.webhook.Register("/validate", admit.NewHTTPHandler("validate", &admit.Validator{Engine: engine}, engine, log))
 	in.webhook.Register("/mutate", admit.NewHTTPHandler("mutate", &admit.Mutator{Engine: engine}, engine, log))
 

@@ -88,6 +88,15 @@ func (s *webhookServer) StartedChecker() func(*http.Request) error {
 			return errors.New("webhook server has not been started yet")
 		}
 		d := &net.Dialer{Timeout: 10 * time.Second}
+		if s.tls.ClientAuth != tls.NoClientCert {
+			// with --client-ca-file the checker, holding no client
+			// certificate, would be refused: a connection must do
+			conn, err := d.Dial("tcp", s.addr())
+			if err != nil {
+				return fmt.Errorf("webhook server is not reachable: %w", err)
+			}
+			return conn.Close()
+		}
 		conn, err := tls.DialWithDialer(d, "tcp", s.addr(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // only reachability is checked
 		if err != nil {
 			return fmt.Errorf("webhook server is not reachable: %w", err)
