@@ -145,7 +145,8 @@ expect "$TMP/clientAuthSecret.yaml" '^            - --client-ca-file=/etc/driftg
   '^            - "--client-names=kube-apiserver,apiserver.example.com"$' '^              mountPath: /etc/driftguard/client-ca$' \
   '^            secretName: apiserver-client-ca$' '^              - key: "ca.crt"$'
 expect "$TMP/clientAuthConfigMap.yaml" '^            - --client-ca-file=/etc/driftguard/client-ca/client-ca.pem$' \
-  '^              mountPath: /etc/driftguard/client-ca$' '^            name: apiserver-client-ca$' '^              - key: "client-ca.pem"$'
+  '^              mountPath: /etc/driftguard/client-ca$' '^            name: apiserver-client-ca$' '^              - key: "client-ca.pem"$' \
+  '^                path: "client-ca.pem"$'
 refuse "$TMP/clientAuthConfigMap.yaml" '--client-names' 'secretName: apiserver-client-ca'
 
 step "value sets that must be rejected"
