@@ -46,6 +46,8 @@ SETS=(
   "replicas3-custom-tenant|--set replicaCount=3 --set webhook.tenantNamespaceLabel.key=platform.example.com/tenant --set-string webhook.tenantNamespaceLabel.value=yes"
   "networkPolicy|--set networkPolicy.enabled=true --set networkPolicy.webhook.cidrs={10.0.0.0/16}"
   "dashboard|--set dashboard.enabled=true"
+  "clientAuthSecret|--set webhook.clientAuth.caSecret=apiserver-client-ca --set webhook.clientAuth.names={kube-apiserver,apiserver.example.com}"
+  "clientAuthConfigMap|--set webhook.clientAuth.caConfigMap=apiserver-client-ca --set webhook.clientAuth.caKey=client-ca.pem"
 )
 
 # expect FILE PATTERN...: every extended regex matches a line of FILE
@@ -136,6 +138,16 @@ expect "$TMP/monitoring.yaml" '^kind: ServiceMonitor$' '^kind: PrometheusRule$' 
 expect "$TMP/replicas3-custom-tenant.yaml" '^  replicas: 3$' 'platform.example.com/tenant: "yes"' \
   'key: platform.example.com/tenant' 'tenantLabel: \{"key":"platform.example.com/tenant","value":"yes"\}'
 refuse "$TMP/replicas3-custom-tenant.yaml" 'driftguard.io/tenant'
+# webhook.clientAuth: off by default; a Secret's or ConfigMap's one key
+# mounted (a directory, no subPath: checked above) and named by --client-ca-file
+refuse "$d" '--client-ca-file' '--client-names' 'client-ca'
+expect "$TMP/clientAuthSecret.yaml" '^            - --client-ca-file=/etc/driftguard/client-ca/ca.crt$' \
+  '^            - "--client-names=kube-apiserver,apiserver.example.com"$' '^              mountPath: /etc/driftguard/client-ca$' \
+  '^            secretName: apiserver-client-ca$' '^              - key: "ca.crt"$'
+expect "$TMP/clientAuthConfigMap.yaml" '^            - --client-ca-file=/etc/driftguard/client-ca/client-ca.pem$' \
+  '^              mountPath: /etc/driftguard/client-ca$' '^            name: apiserver-client-ca$' '^              - key: "client-ca.pem"$' \
+  '^                path: "client-ca.pem"$'
+refuse "$TMP/clientAuthConfigMap.yaml" '--client-names' 'secretName: apiserver-client-ca'
 
 step "value sets that must be rejected"
 BAD=(
@@ -154,6 +166,9 @@ BAD=(
   "tenancy_guard label not the webhook's|--set config.policies.tenancy_guard.params.tenantLabel.key=other"
   "secure metrics without the cluster|--set server.clusterLookups=false"
   "unknown dashboard value|--set dashboard.folder=x"
+  "client CA from both a Secret and a ConfigMap|--set webhook.clientAuth.caSecret=a --set webhook.clientAuth.caConfigMap=b"
+  "client names without a client CA|--set webhook.clientAuth.names={kube-apiserver}"
+  "client CA key with a path|--set webhook.clientAuth.caConfigMap=a --set webhook.clientAuth.caKey=../ca.crt"
 )
 for b in "${BAD[@]}"; do
   name=${b%%|*}; args=${b#*|}
