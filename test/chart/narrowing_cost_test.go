@@ -71,8 +71,8 @@ func TestNarrowingWithinTheCELBudgetOnHugeObjects(t *testing.T) {
 		for _, op := range []admissionv1.Operation{admissionv1.Update, admissionv1.Delete} {
 			req := &admissionv1.AdmissionRequest{
 				UID: "u", Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Service"},
-				Resource:  metav1.GroupVersionResource{Version: "v1", Resource: "services"},
-				Name:      "big", Namespace: "tenant-a", Operation: op,
+				Resource: metav1.GroupVersionResource{Version: "v1", Resource: "services"},
+				Name:     "big", Namespace: "tenant-a", Operation: op,
 				UserInfo:  authenticationv1.UserInfo{Username: "alice", Groups: []string{"devs", "system:authenticated"}},
 				OldObject: runtime.RawExtension{Raw: raw},
 			}

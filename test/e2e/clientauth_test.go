@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -131,36 +130,10 @@ func TestClientCertificateFromTheAPIServer(t *testing.T) {
 
 	// driftguard accepting only the API server's certificate
 	metricsAddr, healthAddr := fmt.Sprintf("127.0.0.1:%d", ports[1]), fmt.Sprintf("127.0.0.1:%d", ports[2])
-	logFile := filepath.Join(s.tmp, "driftguard-client-auth.log")
-	lf, err := os.Create(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	args := []string{"serve", "--cert-dir", s.certDir, "--host", "127.0.0.1", "--port", strconv.Itoa(ports[0]),
 		"--metrics-addr", metricsAddr, "--health-addr", healthAddr, "--metrics-secure=false",
 		"--client-ca-file", filepath.Join(dir, "client-ca.crt"), "--client-names", "kube-apiserver"}
-	cmd := exec.Command(s.binary, args...)
-	cmd.Stdout, cmd.Stderr = lf, lf
-	if err := cmd.Start(); err != nil {
-		lf.Close()
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); lf.Close(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-		if t.Failed() {
-			b, _ := os.ReadFile(logFile)
-			t.Logf("driftguard log:\n%s", tail(string(b), 40))
-		}
-	})
-	t.Logf("driftguard %s", strings.Join(args, " "))
-	inst := *s
-	inst.healthAddr, inst.metricsAddr, inst.procDone = healthAddr, metricsAddr, done
-	if err := inst.waitReady(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	inst := startInstance(t, "client-auth", healthAddr, metricsAddr, args)
 
 	// a caller without the certificate: no handshake, so no review
 	if _, err := s.httpsClient().Post("https://"+host+"/validate", "application/json", strings.NewReader(`{}`)); err == nil {

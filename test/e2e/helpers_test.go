@@ -368,3 +368,41 @@ func driftRecord(t *testing.T, resource, ns string) (raw string, edits []driftEd
 	}
 	return raw, rec.Edits
 }
+
+// startInstance starts another driftguard (serve args, its log in the
+// suite's temporary directory as driftguard-<name>.log, env added to the
+// environment), stops it when the test ends (showing the end of its log
+// if the test failed) and waits until it is ready. The returned suite is
+// a copy of s with the instance's health and metrics addresses.
+func startInstance(t *testing.T, name, healthAddr, metricsAddr string, args []string, env ...string) *suite {
+	t.Helper()
+	logFile := filepath.Join(s.tmp, "driftguard-"+name+".log")
+	lf, err := os.Create(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(s.binary, args...)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.Env = append(os.Environ(), env...)
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); lf.Close(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+		if t.Failed() {
+			b, _ := os.ReadFile(logFile)
+			t.Logf("driftguard log:\n%s", tail(string(b), 40))
+		}
+	})
+	t.Logf("driftguard %s (log %s)", strings.Join(args, " "), logFile)
+	inst := *s
+	inst.healthAddr, inst.metricsAddr, inst.procDone = healthAddr, metricsAddr, done
+	if err := inst.waitReady(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return &inst
+}

@@ -6,13 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 const metricsRBAC = `
@@ -68,36 +64,10 @@ func TestMetricsSecure(t *testing.T) {
 	}
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", ports[1])
 	healthAddr := fmt.Sprintf("127.0.0.1:%d", ports[2])
-	logFile := filepath.Join(s.tmp, "driftguard-metrics-secure.log")
-	lf, err := os.Create(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	args := []string{"serve", "--cluster", "--audit=false", "--cert-dir", s.certDir, "--config", s.configFile,
 		"--host", "127.0.0.1", "--port", strconv.Itoa(ports[0]),
 		"--metrics-addr", metricsAddr, "--health-addr", healthAddr}
-	cmd := exec.Command(s.binary, args...)
-	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+s.kubeconfig)
-	if err := cmd.Start(); err != nil {
-		lf.Close()
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); lf.Close(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-		if t.Failed() {
-			b, _ := os.ReadFile(logFile)
-			t.Logf("driftguard log:\n%s", tail(string(b), 40))
-		}
-	})
-	inst := *s
-	inst.healthAddr, inst.procDone = healthAddr, done
-	if err := inst.waitReady(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	startInstance(t, "metrics-secure", healthAddr, metricsAddr, args, "KUBECONFIG="+s.kubeconfig)
 
 	c := s.httpsClient()
 	get := func(tok string) (int, string) {
