@@ -112,14 +112,7 @@ func mutate(cfg *config.Config, validate string, patches bool) string {
 		return validate
 	}
 	return fmt.Sprintf("[oldObject, object].exists(o, o != null && has(o.metadata) && has(o.metadata.annotations) && %s in o.metadata.annotations) ||\nhas(request.userInfo.groups) && request.userInfo.groups.exists(g, g in %s) && (\n%s)",
-		celString(driftAnnotation(cfg)), celList(cfg.BreakGlass.Groups), validate)
-}
-
-func driftAnnotation(cfg *config.Config) string {
-	if cfg.DriftAnnotation != "" {
-		return cfg.DriftAnnotation
-	}
-	return "driftguard.io/drift"
+		celString(cfg.DriftAnnotation), celList(cfg.BreakGlass.Groups), validate)
 }
 
 // params is a policy's params from config (nil: none).
@@ -198,11 +191,8 @@ func marks(cfg *config.Config) string {
 			}
 		}
 	}
-	owner := cfg.OwnerAnnotation
-	if owner == "" {
-		owner = "driftguard.io/owner"
-	}
-	annotations := []string{owner, driftAnnotation(cfg), "argocd.argoproj.io/tracking-id"}
+	// (config.Parse fills in the default annotations)
+	annotations := []string{cfg.OwnerAnnotation, cfg.DriftAnnotation, "argocd.argoproj.io/tracking-id"}
 	bookkeeping := []string{"kopf.zalando.org/"}
 	if p, ok := params(cfg, "operator_state")["annotationPrefixes"]; ok {
 		bookkeeping = stringList(p)
